@@ -1,0 +1,338 @@
+"""The ``adwatch`` command line (typer + rich).
+
+Every command has ``--help``. Errors are printed as one readable line and exit with status 2
+(bad input) or 1 (the job failed); no tracebacks for expected faults.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(
+    name="adwatch",
+    help="Find likely human-trafficking recruitment and exploitation in online ads, and rank them for analysts.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print ``message`` as an error and return the Exit to raise."""
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def _settings(database_url: str | None = None, region: str | None = None):  # type: ignore[no-untyped-def]
+    from config.settings import get_settings
+
+    try:
+        settings = get_settings()
+    except Exception as exc:  # pydantic.ValidationError: a bad ADWATCH_* variable
+        raise fail(f"bad configuration in ADWATCH_* environment variables:\n{exc}") from exc
+    updates = {}
+    if database_url:
+        updates["database_url"] = database_url
+    if region:
+        updates["default_region"] = region.upper()
+    return settings.model_copy(update=updates) if updates else settings
+
+
+def _sessions(database_url: str):  # type: ignore[no-untyped-def]
+    from storage.db import make_engine, make_session_factory
+    from storage.errors import StorageError
+
+    try:
+        return make_session_factory(make_engine(database_url))
+    except StorageError as exc:
+        raise fail(str(exc), 1) from exc
+
+
+DbOption = Annotated[
+    Optional[str],
+    typer.Option("--db", help="Database URL (default: ADWATCH_DATABASE_URL or sqlite:///./adwatch.db)."),
+]
+
+
+# ---------------------------------------------------------------- crawling ---------------------
+def _progress():  # type: ignore[no-untyped-def]
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        SpinnerColumn(), TextColumn("[bold]{task.description}"), TextColumn("{task.fields[pages]} pages"),
+        TextColumn("{task.fields[ads]} ads"), TimeElapsedColumn(), console=console, transient=False,
+    )
+
+
+def _print_crawl_results(results) -> bool:  # type: ignore[no-untyped-def]
+    table = Table(title="Crawl runs")
+    for col in ("site", "run", "finish", "pages", "ads", "new", "changed", "unchanged", "flagged",
+                "robots-blocked", "errors"):
+        table.add_column(col, justify="right" if col not in ("site", "finish") else "left")
+    ok = True
+    for r in results:
+        flagged = r.stat("adwatch/scored/medium") + r.stat("adwatch/scored/high")
+        errors = r.stat("log_count/ERROR") + r.stat("spider_exceptions/count", 0)
+        ok = ok and r.finish_reason in ("finished", "closespider_pagecount") and not r.stat("spider_exceptions/count")
+        table.add_row(
+            r.site, str(r.run_id or "-"), str(r.finish_reason), str(r.stat("response_received_count")),
+            str(r.stat("item_scraped_count")), str(r.stat("adwatch/stored/inserted")),
+            str(r.stat("adwatch/stored/updated")), str(r.stat("adwatch/stored/unchanged")), str(flagged),
+            str(r.stat("robotstxt/forbidden")), str(errors),
+        )
+    console.print(table)
+    return ok
+
+
+def _run(jobs, database_url: str, verbose: bool):  # type: ignore[no-untyped-def]
+    from crawler.runner import build_settings, run_crawls
+
+    app_settings = _settings(database_url)
+    _sessions(database_url)  # open (and create) the database before crawling: fail early and clearly
+    settings = build_settings(app_settings, database_url=database_url, log_level="INFO" if verbose else "WARNING")
+    with _progress() as progress:
+        return run_crawls(jobs, settings, progress=progress)
+
+
+@app.command()
+def crawl(
+    site: Annotated[Optional[str], typer.Option("--site", help="Site profile name (config/sites/NAME.toml) or path.")] = None,
+    start_url: Annotated[Optional[str], typer.Option("--start-url", help="Crawl one site from this URL, same domain only, reading JSON-LD JobPosting wherever present.")] = None,
+    max_pages: Annotated[int, typer.Option("--max-pages", min=0, help="Stop after this many pages (0 = the profile's limit or none).")] = 0,
+    base_url: Annotated[Optional[str], typer.Option("--base-url", help="Base URL for a profile with relative start URLs.")] = None,
+    db: DbOption = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Scrapy's INFO log.")] = False,
+) -> None:
+    """Crawl one site (a profile, or an ad-hoc start URL), then score and store every ad."""
+    from crawler.profiles import SiteProfile, load_profile
+    from crawler.runner import CrawlJob
+
+    if bool(site) == bool(start_url):
+        raise fail("give exactly one of --site NAME or --start-url URL")
+    if site:
+        try:
+            profile = load_profile(site)
+        except (FileNotFoundError, ValueError) as exc:
+            raise fail(str(exc)) from exc
+    else:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(start_url or "")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise fail(f"--start-url must be an http(s) URL, got {start_url!r}")
+        profile = SiteProfile(name=parts.hostname, spider="jobboard", ad_type="job", start_urls=[start_url])
+        if not max_pages:
+            max_pages = 100
+            console.print("[dim]--max-pages not given: stopping after 100 pages[/]")
+    database_url = _settings(db).database_url
+    results = _run([CrawlJob(profile, base_url=base_url, max_pages=max_pages)], database_url, verbose)
+    if not _print_crawl_results(results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    db: DbOption = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="How many flagged ads to show.")] = 10,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Scrapy's INFO log.")] = False,
+) -> None:
+    """Run the main job on the bundled offline demo board: crawl, score, store, show the queue.
+
+    Starts the demo board on 127.0.0.1 at a free port, crawls its job board and classifieds with
+    Scrapy over HTTP, scores every ad, stores it in the database (SQLite ./adwatch.db by default),
+    prints crawl stats and the top flagged ads, then stops the server. Running it again stores no
+    duplicate ad.
+    """
+    from crawler.profiles import load_profile
+    from crawler.runner import CrawlJob
+    from demo.server import DemoServer
+
+    database_url = _settings(db).database_url
+    with DemoServer() as server:
+        console.print(f"demo board serving at [link={server.base_url}]{server.base_url}[/]")
+        jobs = [CrawlJob(load_profile(n), base_url=server.base_url) for n in ("demo-jobs", "demo-classifieds")]
+        results = _run(jobs, database_url, verbose)
+    ok = _print_crawl_results(results)
+    console.print()
+    _show_queue(database_url, top=top, min_risk=None, fmt="table", title=f"Top {top} flagged ads")
+    console.print(
+        "[dim]Explore: adwatch queue --top 20 --format json; adwatch score --input FILE --output OUT.jsonl; "
+        "adwatch --help[/]"
+    )
+    if not ok:
+        raise typer.Exit(1)
+
+
+@app.command("demo-site")
+def demo_site(
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port (0 = any free port).")] = 8000,
+    host: Annotated[str, typer.Option("--host", help="Interface to bind.")] = "127.0.0.1",
+) -> None:
+    """Serve the bundled demo board alone (job board + classifieds + robots.txt) until Ctrl-C."""
+    from demo.server import run_demo_site
+
+    try:
+        run_demo_site(host=host, port=port)
+    except OSError as exc:
+        raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}", 1) from exc
+
+
+# ---------------------------------------------------------------- queue ------------------------
+def _show_queue(database_url: str, *, top: int, min_risk: float | None, fmt: str, title: str = "Queue",
+                site: str | None = None, ad_type: str | None = None) -> None:
+    from storage.repository import queue as queue_rows
+
+    sessions = _sessions(database_url)
+    with sessions() as session:
+        rows = queue_rows(session, top=top, min_risk=min_risk, site=site, ad_type=ad_type)
+    if fmt == "json":
+        sys.stdout.write(json.dumps([r.as_dict() for r in rows], indent=2, ensure_ascii=False) + "\n")
+        return
+    table = Table(title=title)
+    table.add_column("id", justify="right")
+    table.add_column("risk", justify="right")
+    table.add_column("band")
+    table.add_column("type")
+    table.add_column("categories")
+    table.add_column("title", max_width=40, overflow="ellipsis", no_wrap=True)
+    table.add_column("url", overflow="fold")
+    colours = {"high": "bold red", "medium": "yellow", "low": "green"}
+    for r in rows:
+        table.add_row(str(r.ad_id), f"{r.risk:.2f}", f"[{colours.get(r.band, '')}]{r.band}[/]", r.ad_type,
+                      ", ".join(r.categories) or "-", r.title or "", r.url)
+    console.print(table)
+    if not rows:
+        console.print("[dim]no ads match; try --min-risk 0 to list every stored ad[/]")
+
+
+@app.command()
+def queue(
+    top: Annotated[int, typer.Option("--top", min=1, help="How many ads.")] = 20,
+    min_risk: Annotated[Optional[float], typer.Option("--min-risk", min=0.0, max=1.0, help="Only ads with risk >= R (0 lists every stored ad). Default: flagged ads (medium and high bands).")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    site: Annotated[Optional[str], typer.Option("--site", help="Only this site.")] = None,
+    ad_type: Annotated[Optional[str], typer.Option("--ad-type", help="Only job, escort or other ads.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Show stored ads ranked by risk (flagged ads by default)."""
+    if fmt not in ("table", "json"):
+        raise fail(f"--format must be table or json, got {fmt!r}")
+    _show_queue(_settings(db).database_url, top=top, min_risk=min_risk, fmt=fmt, site=site, ad_type=ad_type)
+
+
+@app.command()
+def runs(
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs, newest first.")] = 20,
+    db: DbOption = None,
+) -> None:
+    """List crawl runs with their status and main stats."""
+    from storage.repository import list_runs
+
+    with _sessions(_settings(db).database_url)() as session:
+        rows = list_runs(session, limit)
+        table = Table(title="Crawl runs")
+        for col in ("run", "site", "status", "started", "finished", "pages", "ads", "new"):
+            table.add_column(col)
+        for r in rows:
+            s = r.stats or {}
+            table.add_row(str(r.id), r.site, r.status, f"{r.started_at:%Y-%m-%d %H:%M:%S}",
+                          f"{r.finished_at:%Y-%m-%d %H:%M:%S}" if r.finished_at else "-",
+                          str(s.get("response_received_count", 0)), str(s.get("item_scraped_count", 0)),
+                          str(s.get("adwatch/stored/inserted", 0)))
+    console.print(table)
+
+
+# ---------------------------------------------------------------- scoring ----------------------
+@app.command()
+def score(
+    input: Annotated[Path, typer.Option("--input", "-i", help="JSONL (id, text, optional ad_type, lang) or EMSCAD CSV.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="JSONL file to write, one object per ad.")],
+    region: Annotated[Optional[str], typer.Option("--region", help="Default phone region, ISO 3166-1 alpha-2 (e.g. US, GB, BR).")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Stop at the first malformed row instead of skipping it.")] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Ads per scoring batch.")] = 64,
+) -> None:
+    """Score ads from a file without crawling or storing (streams: constant memory)."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from scoring.io import InputReader, RowError, score_to_json
+    from scoring.scorer import Scorer
+    from scoring.types import Ad
+
+    if region and (len(region) != 2 or not region.isalpha()):
+        raise fail(f"--region must be a two-letter country code such as US, got {region!r}")
+    try:
+        reader = InputReader(input)
+    except FileNotFoundError as exc:
+        raise fail(str(exc)) from exc
+    scorer = Scorer(settings=_settings(region=region))
+    counts = {"ok": 0, "bad": 0}
+    stop: list[RowError] = []
+
+    def ads():  # type: ignore[no-untyped-def]
+        for row in reader:
+            if isinstance(row, RowError):
+                counts["bad"] += 1
+                err.print(f"[yellow]skipped[/] {row}" if not strict else f"[bold red]error:[/] {row}")
+                if strict:
+                    stop.append(row)
+                    return
+                continue
+            yield row
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    progress = Progress(TextColumn("scoring"), BarColumn(), DownloadColumn(), TextColumn("{task.fields[n]} ads"),
+                        TimeRemainingColumn(), console=err)
+    with open(output, "w", encoding="utf-8") as out, progress:
+        task = progress.add_task("score", total=reader.size, n=0)
+        for s in scorer.score_many(ads(), batch_size=batch_size):
+            out.write(json.dumps(score_to_json(s), ensure_ascii=False) + "\n")
+            counts["ok"] += 1
+            progress.update(task, completed=reader.bytes_read, n=counts["ok"])
+        progress.update(task, completed=reader.size)
+    err.print(f"wrote {counts['ok']} scored ads to {output}; {counts['bad']} malformed row(s) skipped"
+              if not stop else f"stopped at {stop[0]}; the {counts['ok']} ads before it are in {output}")
+    if stop:
+        raise typer.Exit(2)
+
+
+@app.command()
+def train(
+    data: Annotated[list[Path], typer.Option("--data", help="Training files: DIFrauD-style JSONL (text, label) or EMSCAD CSV. Repeat or list several.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder that receives <name>/.")] = Path("models"),
+    name: Annotated[str, typer.Option("--name", help="Model folder name, <name>-<version>.")] = "job-risk-0.1.0",
+    exclude: Annotated[Optional[Path], typer.Option("--exclude", help="CSV of EMSCAD job_ids to drop (e.g. overlap with another set).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    more: Annotated[Optional[list[Path]], typer.Argument(help="More training files (so `--data A B C` works).", show_default=False)] = None,
+) -> None:
+    """Train the job-ad risk model, with grouped cross-validation, calibration and a model card."""
+    from scoring.model import train_cli
+
+    data = [*data, *(more or [])]
+    for p in [*data, *([exclude] if exclude else [])]:
+        if not p.is_file():
+            raise fail(f"training file not found: {p}")
+    try:
+        folder = train_cli(data=data, out_dir=out, name=name, exclude=exclude, seed=seed)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    console.print(f"model written to {folder}")
+
+
+def main() -> None:  # pragma: no cover - console entry point alias
+    """Run the CLI."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

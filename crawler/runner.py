@@ -1,0 +1,142 @@
+"""Run adwatch crawls in this process (the CLI's ``adwatch crawl`` and ``adwatch demo``).
+
+Scrapy's reactor cannot be restarted, so one process runs one batch of crawls: all the
+:class:`CrawlJob` objects given to :func:`run_crawls` run together. Long-lived callers (the
+scheduler) run ``scrapy crawl`` in a subprocess instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from scrapy import signals
+from scrapy.crawler import CrawlerProcess
+from scrapy.settings import Settings
+from scrapy.utils.project import get_project_settings
+
+from config.settings import AppSettings, get_settings
+from crawler.profiles import SiteProfile
+
+
+@dataclass(slots=True)
+class CrawlJob:
+    """One crawl to run: a site profile, an optional base URL and a page budget (0 = none)."""
+
+    profile: SiteProfile
+    base_url: str | None = None
+    max_pages: int = 0
+
+
+@dataclass(slots=True)
+class CrawlResult:
+    """What a finished crawl reports: site, crawl run id, finish reason and Scrapy stats."""
+
+    site: str
+    run_id: int | None
+    finish_reason: str | None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def stat(self, key: str, default: int = 0) -> Any:
+        """One stat value, ``default`` when absent."""
+        return self.stats.get(key, default)
+
+
+def build_settings(
+    app: AppSettings | None = None, *, database_url: str | None = None, log_level: str = "WARNING",
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """Scrapy settings for an adwatch crawl: the project's ``crawler.settings`` plus ``app`` values.
+
+    Args:
+        app: application settings (default: :func:`config.settings.get_settings`).
+        database_url: overrides ``app.database_url``.
+        log_level: Scrapy's log level (``WARNING`` keeps the terminal readable; ``INFO`` for detail).
+        overrides: any other Scrapy settings.
+    """
+    app = app or get_settings()
+    settings = get_project_settings()
+    if not settings.get("BOT_NAME") == "adwatch":  # scrapy.cfg not found from this working directory
+        settings.setmodule("crawler.settings", priority="project")
+    crawl = app.crawl
+    settings.setdict(
+        {
+            "USER_AGENT": crawl.user_agent,
+            "ROBOTSTXT_OBEY": crawl.obey_robots,
+            "DOWNLOAD_DELAY": crawl.download_delay,
+            "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrent_requests_per_domain,
+            "DOWNLOAD_TIMEOUT": crawl.download_timeout,
+            "DOWNLOAD_MAXSIZE": crawl.download_maxsize,
+            "DOWNLOAD_WARNSIZE": crawl.download_warnsize,
+            "AUTOTHROTTLE_ENABLED": crawl.autothrottle,
+            "ADWATCH_STORE_BATCH_SIZE": crawl.store_batch_size,
+            "ADWATCH_DATABASE_URL": database_url or app.database_url,
+            "ADWATCH_REGION": app.default_region,
+            "LOG_LEVEL": log_level,
+        },
+        priority="cmdline",
+    )
+    if overrides:
+        settings.setdict(overrides, priority="cmdline")
+    return settings
+
+
+def _spider_class(profile: SiteProfile) -> type:
+    from crawler.spiders.classifieds import ClassifiedsSpider
+    from crawler.spiders.jobboard import JobBoardSpider
+
+    classes = {"jobboard": JobBoardSpider, "classifieds": ClassifiedsSpider}
+    try:
+        return classes[profile.spider]
+    except KeyError:
+        raise ValueError(f"site profile {profile.name!r}: unknown spider {profile.spider!r} (use one of {sorted(classes)})") from None
+
+
+def run_crawls(jobs: list[CrawlJob], settings: Settings, progress: Any | None = None) -> list[CrawlResult]:
+    """Run ``jobs`` together in this process and return one result per job, in order.
+
+    Args:
+        jobs: the crawls.
+        settings: from :func:`build_settings`.
+        progress: optional ``rich.progress.Progress``; a task per crawl counts pages and ads.
+
+    Raises:
+        ValueError: a profile names an unknown spider.
+    """
+    process = CrawlerProcess(settings, install_root_handler=True)
+    logging.getLogger("scrapy").setLevel(settings.get("LOG_LEVEL"))
+    crawlers = []
+    for job in jobs:
+        crawler = process.create_crawler(_spider_class(job.profile))
+        if progress is not None:
+            task = progress.add_task(job.profile.name, total=None, pages=0, ads=0)
+            _attach_progress(crawler, progress, task)
+        process.crawl(crawler, profile=job.profile, base_url=job.base_url, max_pages=job.max_pages)
+        crawlers.append((job, crawler))
+    process.start()
+    results = []
+    for job, crawler in crawlers:
+        stats = dict(crawler.stats.get_stats()) if crawler.stats else {}
+        results.append(
+            CrawlResult(site=job.profile.name, run_id=stats.get("adwatch/run_id"),
+                        finish_reason=stats.get("finish_reason"), stats=stats)
+        )
+    return results
+
+
+def _attach_progress(crawler: Any, progress: Any, task: Any) -> None:
+    counts = {"pages": 0, "ads": 0}
+
+    def on_response(**_: Any) -> None:
+        counts["pages"] += 1
+        progress.update(task, advance=1, **counts)
+
+    def on_item(**_: Any) -> None:
+        counts["ads"] += 1
+        progress.update(task, **counts)
+
+    # keep references: signals hold weak references to receivers
+    crawler._adwatch_progress = (on_response, on_item)  # noqa: SLF001
+    crawler.signals.connect(on_response, signal=signals.response_received)
+    crawler.signals.connect(on_item, signal=signals.item_scraped)

@@ -1,0 +1,40 @@
+"""``jobboard``: generic job-board Spider (listing -> detail, JSON-LD ``JobPosting`` wherever present)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from scrapy.http import Response
+from scrapy.linkextractors import LinkExtractor
+
+from crawler.spiders.base import ProfileSpider
+
+
+class JobBoardSpider(ProfileSpider):
+    """Crawl a job board from its site profile.
+
+    With listing selectors in the profile it follows listing -> detail. Without them (an ad-hoc
+    ``adwatch crawl --start-url URL``) it discovers: every fetched page of the start URL's domain is
+    read for JSON-LD ``JobPosting`` objects, and its same-domain links are followed until
+    ``max_pages``.
+    """
+
+    name = "jobboard"
+
+    def _discovery(self) -> bool:
+        links = self.profile.links
+        return links is None or not (links.detail or links.next)
+
+    def parse(self, response: Response, **kwargs: Any) -> Iterator[Any]:
+        """Listing page (profile mode) or any page (discovery mode)."""
+        if not self._discovery():
+            yield from super().parse(response, **kwargs)
+            return
+        page = self._text(response)
+        if page is None:
+            return
+        yield from self.parse_detail(page)
+        extractor = LinkExtractor(allow_domains=self.allowed_domains, deny_extensions=None)
+        for link in extractor.extract_links(page):
+            yield from self._follow(page, link.url, self.parse)
