@@ -6,7 +6,6 @@ Each is a ``<Verb><Noun>Pipeline`` built with ``from_crawler``; a switched-off o
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -21,24 +20,16 @@ from crawler.text import canonicalize_url
 
 log = logging.getLogger(__name__)
 
-SCORE_KEY = "_adwatch_score"
-"""Where ScoreAdPipeline leaves the Score for StoreAdPipeline (in the pipelines' shared side table)."""
-
-
 def scoring_text(item: AdItem) -> str:
-    """The text adwatch scores and stores for an ad: title, a blank line, body.
+    """The text adwatch scores and stores for an ad: title, body and (when the body does not already
+    contain it) the contact line, separated by blank lines.
 
     Offsets of indicator hits and entities point into this string.
     """
     parts = [p for p in (item.title, item.body) if p]
+    if item.contact_raw and item.contact_raw not in (item.body or ""):
+        parts.append(item.contact_raw)
     return "\n\n".join(parts)
-
-
-def content_hash(item: AdItem) -> str:
-    """SHA-256 (hex) of the fields that make an ad's content; equal for an unchanged ad."""
-    fields = (item.title, item.body, item.employer, item.location_raw, item.salary_raw, item.contact_raw)
-    data = "\x1f".join((f or "").strip() for f in fields)
-    return hashlib.sha256(data.encode("utf-8")).hexdigest()
 
 
 class NormalizeAdPipeline:
@@ -66,7 +57,7 @@ class NormalizeAdPipeline:
             self.crawler.stats.inc_value("adwatch/items/dropped_empty")
             raise DropItem(f"ad without title or text: {item.url}")
         item.canonical_url = item.canonical_url or canonicalize_url(item.url)
-        item.content_sha256 = content_hash(item)
+        item.compute_content_sha256()
         item.fetched_at = item.fetched_at or datetime.now(UTC).isoformat()
         return item
 

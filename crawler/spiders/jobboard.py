@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from scrapy.http import Response
 from scrapy.linkextractors import LinkExtractor
@@ -35,6 +36,11 @@ class JobBoardSpider(ProfileSpider):
         if page is None:
             return
         yield from self.parse_detail(page)
-        extractor = LinkExtractor(allow_domains=self.allowed_domains, deny_extensions=None)
-        for link in extractor.extract_links(page):
-            yield from self._follow(page, link.url, self.parse)
+        for link in LinkExtractor().extract_links(page):
+            if self._same_site(link.url):
+                yield from self._follow(page, link.url, self.parse)
+
+    def _same_site(self, url: str) -> bool:
+        """True when ``url``'s host is an allowed domain or a subdomain of one (ports ignored)."""
+        host = (urlsplit(url).hostname or "").lower()
+        return any(host == d or host.endswith("." + d) for d in self.allowed_domains)
