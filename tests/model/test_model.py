@@ -1,0 +1,191 @@
+"""Training, calibration output, persistence, explanations and determinism of the job-ad model.
+
+Trains on a subset of the shipped data (all 71 fraudulent ads and 250 legitimate ones) with few
+bootstrap resamples, so each training takes a few seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import skops.io as sio
+
+from scoring.datasets import LabelledAd, load_labelled
+from scoring.model import (
+    META_FIELDS,
+    JobRiskModel,
+    ModelError,
+    TrainedModel,
+    ad_frame,
+    clean_text,
+    load_model,
+    save_model,
+    train_model,
+)
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+
+SCAM = ("Data entry clerks needed! Work from home, earn $500 per week, no experience needed. "
+        "Send your details to jobs@example.org or call (415) 555-0132 today.")
+REAL = ("Registered nurse for our cardiology ward. Two years of acute care experience, BLS "
+        "certification and a valid state licence required. Day and night rotations.")
+
+
+@pytest.fixture(scope="module")
+def subset() -> list[LabelledAd]:
+    ads = load_labelled(
+        [DATA / "difraud-job-scams/job_scams_validation.jsonl", DATA / "emscad-fj-small/fj_small.csv"],
+        exclude=DATA / "emscad-fj-small/fj_small_overlap_with_difraud.csv",
+    )
+    return [a for a in ads if a.label == 1] + [a for a in ads if a.label == 0][:250]
+
+
+@pytest.fixture(scope="module")
+def trained(subset: list[LabelledAd]) -> TrainedModel:
+    return train_model(subset, seed=0, n_boot=50)
+
+
+@pytest.fixture(scope="module")
+def model(trained: TrainedModel) -> JobRiskModel:
+    return JobRiskModel(trained.estimator, version="job-risk-test")
+
+
+def test_predict_proba_shape_and_range(model: JobRiskModel, subset: list[LabelledAd]) -> None:
+    texts = [a.text for a in subset[:40]]
+    proba = model.predict_proba(texts, [a.metadata for a in subset[:40]])
+    assert proba.shape == (40,) and proba.dtype == np.float64
+    assert ((proba >= 0.0) & (proba <= 1.0)).all()
+    assert model.predict_proba([SCAM, REAL]).shape == (2,)
+    assert model.predict_proba([]).shape == (0,)
+    with pytest.raises(ValueError, match="2 texts but 1 metadata"):
+        model.predict_proba([SCAM, REAL], [{}])
+
+
+def test_model_ranks_training_scams_above_legitimate_ads(model: JobRiskModel, subset: list[LabelledAd]) -> None:
+    proba = model.predict_proba([a.text for a in subset], [a.metadata for a in subset])
+    labels = np.array([a.label for a in subset])
+    assert proba[labels == 1].mean() > 2 * proba[labels == 0].mean()
+
+
+def test_cv_results_recorded(trained: TrainedModel) -> None:
+    assert trained.baseline == "baseline_tfidf_lr"
+    assert trained.selected in trained.candidates and len(trained.candidates) >= 3
+    best = max(v["metrics"]["pr_auc"]["value"] for v in trained.candidates.values())
+    assert trained.candidates[trained.selected]["metrics"]["pr_auc"]["value"] == best
+    for res in trained.candidates.values():
+        assert set(res["metrics"]) == {"roc_auc", "pr_auc", "brier", "ece"}
+        for name, m in res["metrics"].items():
+            assert m["low"] <= m["high"] and 0 < m["n_boot"] <= 50
+            if name in ("roc_auc", "pr_auc"):  # ECE/Brier are biased in resamples, so may fall outside
+                assert m["low"] <= m["value"] <= m["high"]
+    assert trained.data["rows"] == 321 and trained.data["fraudulent"] == 71
+    assert sum(trained.cv["fold_fraudulent"]) == 71
+
+
+def test_explain_returns_k_weighted_features(model: JobRiskModel) -> None:
+    top = model.explain(SCAM, {"has_company_logo": False}, k=5)
+    assert len(top) == 5
+    assert all(isinstance(f, str) and isinstance(w, float) for f, w in top)
+    assert all(f.split(":", 1)[0] in ("word", "char", "meta") for f, _ in top)
+    weights = [abs(w) for _, w in top]
+    assert weights == sorted(weights, reverse=True) and weights[0] > 0
+    assert len(model.explain(SCAM, k=3)) == 3
+    everything = {f for f, _ in model.explain(SCAM, {"has_company_logo": False, "salary_range": "9-10"}, k=10_000)}
+    assert {"meta:has_company_logo_no", "meta:salary_present_yes", "meta:has_questions_unknown"} <= everything
+    assert not {"meta:has_company_logo_yes", "meta:has_questions_yes"} & everything
+    with pytest.raises(ValueError):
+        model.explain(SCAM, k=0)
+
+
+def test_save_load_round_trip(trained: TrainedModel, model: JobRiskModel, tmp_path: Path) -> None:
+    trained.inputs = [{"path": "data/x.jsonl", "sha256": "ab" * 32, "role": "train"}]
+    folder = save_model(trained, tmp_path / "models", "job-risk-9.9.9")
+    assert folder == tmp_path / "models" / "job-risk-9.9.9"
+    loaded = load_model(folder)
+    assert loaded.version == "job-risk-9.9.9"
+    texts = [SCAM, REAL, "Bar staff wanted, cash paid daily, accommodation provided."]
+    meta = [{"salary_range": "", "has_company_logo": 0}, None, {}]
+    np.testing.assert_array_equal(loaded.predict_proba(texts, meta), model.predict_proba(texts, meta))
+    assert loaded.explain(SCAM, k=4) == model.explain(SCAM, k=4)
+    assert load_model(folder / "model.skops").version == "job-risk-9.9.9"
+
+    metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["model"] == "job-risk-9.9.9" and metrics["selected"] == trained.selected
+    assert set(metrics["metrics"]) == {"roc_auc", "pr_auc", "brier", "ece"}
+    assert metrics["inputs"][0]["sha256"] == "ab" * 32
+    card = (folder / "card.md").read_text(encoding="utf-8")
+    for needle in ("## Intended use", "## Prohibited uses", "## Limitations", "ab" * 32, "2012-2014",
+                   "not** trafficking", "scikit-learn"):
+        assert needle in card
+    # metrics.json and card.md are committed: saving again gives identical bytes
+    again = save_model(trained, tmp_path / "again", "job-risk-9.9.9")
+    for name in ("metrics.json", "card.md"):
+        assert (again / name).read_bytes() == (folder / name).read_bytes()
+
+
+def test_load_errors_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match=r"missing-model.*model\.skops: model file not found"):
+        load_model(tmp_path / "missing-model")
+    broken = tmp_path / "broken" / "model.skops"
+    broken.parent.mkdir()
+    broken.write_bytes(b"not a zip")
+    with pytest.raises(ModelError, match=r"broken/model\.skops: not a readable skops file"):
+        load_model(broken.parent)
+
+
+class _Intruder:
+    def __init__(self) -> None:
+        self.payload = "x"
+
+
+def test_load_refuses_untrusted_types(tmp_path: Path) -> None:
+    path = tmp_path / "evil" / "model.skops"
+    path.parent.mkdir()
+    sio.dump(_Intruder(), path, compression=zipfile.ZIP_DEFLATED)
+    with pytest.raises(ModelError, match=r"evil/model\.skops: refuses to load untrusted types .*_Intruder"):
+        load_model(path)
+
+
+def test_same_seed_gives_identical_model(subset: list[LabelledAd], model: JobRiskModel) -> None:
+    again = JobRiskModel(train_model(subset, seed=0, n_boot=50).estimator, version="x")
+    texts = [a.text for a in subset[::7]] + [SCAM, REAL]
+    np.testing.assert_array_equal(again.predict_proba(texts), model.predict_proba(texts))
+
+
+def test_too_few_fraud_groups_is_a_clear_error(subset: list[LabelledAd]) -> None:
+    few = [a for a in subset if a.label == 1][:3] + [a for a in subset if a.label == 0][:50]
+    with pytest.raises(ValueError, match=r"needs >= 5 groups of each class"):
+        train_model(few)
+
+
+def test_ad_frame_encodes_missing_metadata() -> None:
+    frame = ad_frame(
+        ["a", "b", "c"],
+        [
+            {"has_company_logo": True, "salary_range": "", "company_profile": "We sell tea.",
+             "employment_type": "Full-time", "required_education": ""},
+            {"has_company_logo": "0", "salary_min": 12.5},
+            None,
+        ],
+    )
+    assert frame.shape == (3, 1 + len(META_FIELDS))
+    row = dict(zip(META_FIELDS, frame[0, 1:], strict=True))
+    assert row["has_company_logo"] == "yes" and row["salary_present"] == "no"
+    assert row["company_profile_present"] == "yes" and row["employment_type"] == "full-time"
+    assert row["required_education"] == "none" and row["has_questions"] == "unknown"
+    row = dict(zip(META_FIELDS, frame[1, 1:], strict=True))
+    assert row["has_company_logo"] == "no" and row["salary_present"] == "yes"
+    assert set(frame[2, 1:]) == {"unknown"}
+
+
+def test_clean_text_masks_contacts_and_splits_glued_sentences() -> None:
+    text = ("Great team.We pay weekly&nbsp;&amp; train you. Visit https://example.org/jobs, "
+            "mail hr@example.org, call +1 212 555 0147 or #PHONE_3f2a9c#. Salary 2012-2014 ok")
+    assert clean_text(text) == (
+        "Great team. We pay weekly & train you. Visit urltoken mail emailtoken , call phonetoken "
+        "or phonetoken . Salary 2012-2014 ok"
+    )
