@@ -204,16 +204,24 @@ def _show_queue(database_url: str, *, top: int, min_risk: float | None, fmt: str
     table.add_column("risk", justify="right")
     table.add_column("band")
     table.add_column("type")
-    table.add_column("categories")
+    table.add_column("why: indicator categories | model features", max_width=44)
     table.add_column("title", max_width=40, overflow="ellipsis", no_wrap=True)
     table.add_column("url", overflow="fold")
     colours = {"high": "bold red", "medium": "yellow", "low": "green"}
     for r in rows:
         table.add_row(str(r.ad_id), f"{r.risk:.2f}", f"[{colours.get(r.band, '')}]{r.band}[/]", r.ad_type,
-                      ", ".join(r.categories) or "-", r.title or "", r.url)
+                      _why(r.categories, r.top_features), r.title or "", r.url)
     console.print(table)
     if not rows:
         console.print("[dim]no ads match; try --min-risk 0 to list every stored ad[/]")
+
+
+def _why(categories: list[str], features: list[str], n_features: int = 2) -> str:
+    """Short explanation for a queue row: the indicator categories, then the strongest model features."""
+    parts = [", ".join(categories)] if categories else []
+    if features:
+        parts.append("[dim]" + ", ".join(f.split(":", 1)[-1] for f in features[:n_features]) + "[/]")
+    return " | ".join(parts) or "-"
 
 
 @app.command()

@@ -312,7 +312,10 @@ def parse_detail(
         if item.title or item.body:
             items.append(_finalize(item, now, http_status))
     if items:
-        return DetailResult(items, False, broken, None)
+        live = [i for i in items if not _past(i.valid_through, now)]
+        if not live:
+            return DetailResult([], True, broken, f"validThrough {items[0].valid_through} has passed")
+        return DetailResult(live, False, broken, None)
 
     if profile is None or not (profile.fields.title or profile.fields.body):
         what = "JSON-LD JobPosting without title or description" if postings else "no JSON-LD JobPosting"
@@ -321,7 +324,20 @@ def parse_detail(
     item = _item_from_fields(sel, url, page_canonical, profile)
     if not item.title and not item.body:
         return DetailResult([], True, broken, "no title and no body (soft 404 or expired page)")
-    return DetailResult([_finalize(item, now, http_status)], False, broken, None)
+    item = _finalize(item, now, http_status)
+    if _past(item.valid_through, now):
+        return DetailResult([], True, broken, f"valid through {item.valid_through}, which has passed")
+    return DetailResult([item], False, broken, None)
+
+
+def _past(valid_through: str | None, now: datetime) -> bool:
+    """True when an ad's normalised ``valid_through`` date (ISO) is before ``now``'s date."""
+    if not valid_through:
+        return False
+    try:
+        return datetime.fromisoformat(valid_through[:10]).date() < now.date()
+    except ValueError:
+        return False
 
 
 def _absolute_links(hrefs: list[str], base: str) -> list[str]:

@@ -110,6 +110,10 @@ class SiteProfile(_Strict):
     """Absolute URLs, or paths relative to ``base_url``."""
     base_url: str = ""
     """Base for relative ``start_urls``; the demo fills it in at run time."""
+    canonical_base: str = ""
+    """Stable origin for ads fetched under a run-time ``base_url`` (the demo board listens on a free
+    port each run): ``http://127.0.0.1:PORT/jobs/1.html`` is stored as ``<canonical_base>/jobs/1.html``
+    so that a second run recognises the same ads. Empty: URLs are kept as fetched."""
     allowed_domains: list[str] = []
     """Domains the crawl may visit; empty = the domains of the start URLs."""
     max_pages: int = Field(0, ge=0)

@@ -74,6 +74,7 @@ def build_settings(
             "ADWATCH_DATABASE_URL": database_url or app.database_url,
             "ADWATCH_REGION": app.default_region,
             "LOG_LEVEL": log_level,
+            "LOG_INSTALL_ROOT_HANDLER": True,
         },
         priority="cmdline",
     )
@@ -104,7 +105,7 @@ def run_crawls(jobs: list[CrawlJob], settings: Settings, progress: Any | None = 
     Raises:
         ValueError: a profile names an unknown spider.
     """
-    process = CrawlerProcess(settings, install_root_handler=True)
+    process = CrawlerProcess(settings)
     logging.getLogger("scrapy").setLevel(settings.get("LOG_LEVEL"))
     crawlers = []
     for job in jobs:

@@ -24,7 +24,7 @@ from itertools import islice
 from pathlib import Path
 
 from config.settings import AppSettings, get_settings
-from scoring.rules import RuleEngine, infer_ad_type
+from scoring.rules import RuleEngine
 from scoring.types import Ad, IndicatorHit, Score
 
 log = logging.getLogger(__name__)
@@ -116,8 +116,9 @@ class Scorer:
             yield from self._score_batch(batch)
 
     def _score_batch(self, batch: list[Ad]) -> list[Score]:
-        types = [ad.ad_type or infer_ad_type(ad.text) for ad in batch]
-        analyzed = list(self.rules.analyze(((ad.text, t) for ad, t in zip(batch, types)), region=self.region))
+        details = list(self.rules.analyze_detailed(((ad.text, ad.ad_type) for ad in batch), region=self.region))
+        types = [d.ad_type for d in details]
+        analyzed = [(d.indicators, d.entities) for d in details]
         probs: dict[int, float] = {}
         job_idx = [i for i, t in enumerate(types) if t == "job"]
         if self.model is not None and job_idx:

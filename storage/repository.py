@@ -96,6 +96,7 @@ class QueueRow:
     categories: list[str]
     status: str
     model_version: str
+    top_features: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """The row as a JSON-serialisable dict (the ``adwatch queue --format json`` object)."""
@@ -103,6 +104,7 @@ class QueueRow:
             "ad_id": self.ad_id, "url": self.url, "site": self.site, "ad_type": self.ad_type,
             "title": self.title, "risk": round(self.risk, 4), "band": self.band,
             "categories": self.categories, "status": self.status, "model_version": self.model_version,
+            "top_features": self.top_features,
         }
 
 
@@ -242,6 +244,7 @@ def queue(
             ad_id=ad.id, url=ad.url, site=ad.site, ad_type=ad.ad_type, title=ad.title, risk=score.risk,
             band=score.band, categories=list(score.categories or []), status=ad.review_status,
             model_version=score.model_version,
+            top_features=[str(f[0]) for f in (score.explanation or {}).get("top_features", []) if f],
         )
         for ad, score in session.execute(stmt).all()
     ]

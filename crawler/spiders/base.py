@@ -52,6 +52,13 @@ class ProfileSpider(scrapy.Spider):
         pattern = self.profile.links.detail_url_pattern if self.profile.links else None
         self._detail_re = re.compile(pattern) if pattern else None
 
+    def _stable_url(self, url: str) -> str:
+        """Rewrite a URL under the run-time ``base_url`` onto the profile's ``canonical_base``."""
+        base, stable = (self.base_url or "").rstrip("/"), self.profile.canonical_base.rstrip("/")
+        if base and stable and url.startswith(base + "/"):
+            return stable + url[len(base):]
+        return url
+
     # -- request budget ------------------------------------------------------------------------
     def _budget(self) -> bool:
         """True while another request may be scheduled under ``max_pages``."""
@@ -114,6 +121,7 @@ class ProfileSpider(scrapy.Spider):
             self.logger.info("no ad found on %s (%s)", page.url, result.reason)
             return
         for item in result.items:
+            item.canonical_url = self._stable_url(item.canonical_url or page.url)
             item.site = self.profile.name
             item.ad_type = item.ad_type or self.profile.ad_type
             item.http_status = page.status

@@ -13,6 +13,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 # card for it carried datetime="2026-06-30"; fetching them "now" = 2026-07-02 matches that.
 NOW = datetime(2026, 7, 2, 12, 0, tzinfo=UTC)
 
+# The work24 detail page was saved on 2026-03-18 and its posting closes on 2026-04-01.
+WORK24_NOW = datetime(2026, 3, 20, 9, 0, tzinfo=UTC)
+
 LINKEDIN_DETAIL_URL = "https://www.linkedin.com/jobs-guest/jobs/api/jobPosting/4435125316"
 LINKEDIN_SEARCH_URL = "https://www.linkedin.com/jobs/search?keywords=MLOps&location=Germany"
 WORK24_LISTING_URL = (

@@ -17,6 +17,7 @@ from tests.crawler.support import (
     LINKEDIN_DETAIL_URL,
     LINKEDIN_SEARCH_URL,
     NOW,
+    WORK24_NOW,
     WORK24_DETAIL_URL,
     WORK24_EXPIRED_URL,
     WORK24_LISTING_URL,
@@ -70,8 +71,8 @@ def test_linkedin_search_page_gives_60_detail_links_and_no_next_link() -> None:
 
 
 def test_work24_detail_page() -> None:
-    result = parse_detail(read_fixture("work24/detail_page.html"), WORK24_DETAIL_URL, load_profile("work24"), NOW,
-                          http_status=200)
+    result = parse_detail(read_fixture("work24/detail_page.html"), WORK24_DETAIL_URL, load_profile("work24"),
+                          WORK24_NOW, http_status=200)
     assert (result.expired, result.reason) == (False, None)
     [item] = result.items
     assert item.title == "[장애인만 채용] 어업경영체 등록 조사원"
@@ -122,11 +123,17 @@ def test_work24_listing_page_gives_its_10_postings() -> None:
     assert nexts == []  # pagination is drawn by script
 
 
+def test_work24_posting_past_its_deadline_is_expired() -> None:
+    result = parse_detail(read_fixture("work24/detail_page.html"), WORK24_DETAIL_URL, load_profile("work24"), NOW)
+    assert (result.expired, result.items) == (True, [])
+    assert "2026-04-01" in (result.reason or "")
+
+
 def test_scrapy_response_text_and_url_work_the_same() -> None:
     """The spider calls parse_detail(response.text, response.url, ...): check with a real HtmlResponse."""
     body = (FIXTURES / "work24/detail_page.html").read_bytes()
     response = HtmlResponse(url=WORK24_DETAIL_URL, body=body, encoding="utf-8", status=200)
-    result = parse_detail(response.text, response.url, load_profile("work24"), NOW, http_status=response.status)
+    result = parse_detail(response.text, response.url, load_profile("work24"), WORK24_NOW, http_status=response.status)
     assert result.items[0].title == "[장애인만 채용] 어업경영체 등록 조사원"
     assert ItemAdapter(result.items[0]).asdict()["employer"] == "군산지방해양수산청"
 
@@ -268,7 +275,7 @@ def test_item_is_a_dataclass_with_every_field() -> None:
     assert names == [
         "url", "canonical_url", "site", "ad_type", "title", "body", "employer", "location_raw", "salary_raw",
         "salary_min", "salary_max", "salary_currency", "salary_period", "posted_raw", "posted_date",
-        "valid_through", "contact_raw", "fetched_at", "content_sha256", "source", "http_status",
+        "valid_through", "contact_raw", "fetched_at", "content_sha256", "source", "http_status", "score",
     ]
 
 

@@ -98,3 +98,10 @@ def test_non_text_response_is_counted_not_crashed(demo_server):
     assert out == []
     assert spider.crawler.stats.get_value("adwatch/pages/not_text") == 1
     assert not isinstance(Response(url="http://x/"), TextResponse)
+
+
+def test_ads_under_a_run_time_base_url_get_a_stable_canonical_url(demo_server, url, fetch):
+    spider = make_spider(JobBoardSpider, profile=load_profile("demo-jobs"), base_url=demo_server.base_url)
+    [item] = list(spider.parse_detail(response(fetch, url("/jobs/4709.html"))))
+    assert item.canonical_url == "http://demo-board.example.org/jobs/4709.html"
+    assert item.url == url("/jobs/4709.html")
