@@ -34,6 +34,7 @@ from typing import Any
 
 __all__ = [
     "EMSCAD_COLUMNS",
+    "EMSCAD_TEXT_FIELDS",
     "DatasetError",
     "LabelledAd",
     "assign_groups",
@@ -65,7 +66,8 @@ EMSCAD_COLUMNS: tuple[str, ...] = (
 """Columns of EMSCAD ``fake_job_postings.csv`` (Kaggle copy), in file order."""
 
 _EMSCAD_REQUIRED = ("description", "fraudulent")
-_EMSCAD_TEXT_FIELDS = ("title", "description", "requirements", "benefits")
+EMSCAD_TEXT_FIELDS: tuple[str, ...] = ("title", "description", "requirements", "benefits")
+"""EMSCAD columns joined into the text the model reads (training and scoring alike)."""
 _EMSCAD_FLAGS = ("telecommuting", "has_company_logo", "has_questions")
 _EMSCAD_CATEGORIES = ("employment_type", "required_experience", "required_education", "industry", "function")
 
@@ -405,7 +407,7 @@ def _emscad_row(path: Path, line: int, values: dict[str, str]) -> tuple[str | No
     label = _parse_label(values["fraudulent"])
     if label is None:
         return f"'fraudulent' must be 0 or 1, got {values['fraudulent']!r}"
-    parts = [values.get(f, "").strip() for f in _EMSCAD_TEXT_FIELDS]
+    parts = [values.get(f, "").strip() for f in EMSCAD_TEXT_FIELDS]
     text = "\n".join(p for p in parts if p)
     if not text:
         return "no text (title, description, requirements and benefits are all empty)"

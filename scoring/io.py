@@ -23,10 +23,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from scoring.datasets import EMSCAD_TEXT_FIELDS
 from scoring.types import AD_TYPES, Ad, Score
 
-EMSCAD_TEXT_FIELDS = ("title", "company_profile", "description", "requirements", "benefits")
-"""EMSCAD columns joined (blank line between) into the text that is scored."""
 
 
 @dataclass(slots=True)
@@ -42,7 +41,8 @@ class RowError:
 
 
 def emscad_text(row: dict[str, str]) -> str:
-    """Join the non-empty EMSCAD text columns of ``row`` with blank lines (offsets point into it)."""
+    """Join the non-empty EMSCAD text columns of ``row`` (:data:`scoring.datasets.EMSCAD_TEXT_FIELDS`,
+    the ones the model was trained on) with blank lines; offsets point into this string."""
     return "\n\n".join(v.strip() for k in EMSCAD_TEXT_FIELDS if (v := (row.get(k) or "")).strip())
 
 

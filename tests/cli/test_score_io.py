@@ -41,6 +41,7 @@ def test_emscad_csv_reads_every_row_of_the_shipped_sample():
     first = rows[0]
     assert first.id == "4709"
     assert first.text.startswith("Python Engineer\n\nStylect is a dynamic startup")
+    assert "company_profile" in first.metadata
     assert first.metadata["has_company_logo"] == "1"
 
 
