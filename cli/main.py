@@ -25,6 +25,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 console = Console()
+if not console.is_terminal and "COLUMNS" not in os.environ:
+    console = Console(width=160)  # logs and CI: wide enough that tables stay readable
 err = Console(stderr=True)
 
 
@@ -77,7 +79,7 @@ def _progress():  # type: ignore[no-untyped-def]
 
 def _print_crawl_results(results) -> bool:  # type: ignore[no-untyped-def]
     table = Table(title="Crawl runs")
-    for col in ("site", "run", "finish", "pages", "ads", "new", "changed", "unchanged", "flagged",
+    for col in ("site", "run", "finish", "pages", "ads", "new", "changed", "unchanged", "expired", "flagged",
                 "robots-blocked", "errors"):
         table.add_column(col, justify="right" if col not in ("site", "finish") else "left")
     ok = True
@@ -88,7 +90,8 @@ def _print_crawl_results(results) -> bool:  # type: ignore[no-untyped-def]
         table.add_row(
             r.site, str(r.run_id or "-"), str(r.finish_reason), str(r.stat("response_received_count")),
             str(r.stat("item_scraped_count")), str(r.stat("adwatch/stored/inserted")),
-            str(r.stat("adwatch/stored/updated")), str(r.stat("adwatch/stored/unchanged")), str(flagged),
+            str(r.stat("adwatch/stored/updated")), str(r.stat("adwatch/stored/unchanged")),
+            str(r.stat("adwatch/pages/expired")), str(flagged),
             str(r.stat("robotstxt/forbidden")), str(errors),
         )
     console.print(table)
@@ -109,7 +112,7 @@ def _run(jobs, database_url: str, verbose: bool):  # type: ignore[no-untyped-def
 def crawl(
     site: Annotated[Optional[str], typer.Option("--site", help="Site profile name (config/sites/NAME.toml) or path.")] = None,
     start_url: Annotated[Optional[str], typer.Option("--start-url", help="Crawl one site from this URL, same domain only, reading JSON-LD JobPosting wherever present.")] = None,
-    max_pages: Annotated[int, typer.Option("--max-pages", min=0, help="Stop after this many pages (0 = the profile's limit or none).")] = 0,
+    max_pages: Annotated[int, typer.Option("--max-pages", min=0, help="Stop scheduling requests after this many (0 = the profile's limit, or 100 with --start-url).")] = 0,
     base_url: Annotated[Optional[str], typer.Option("--base-url", help="Base URL for a profile with relative start URLs.")] = None,
     db: DbOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Scrapy's INFO log.")] = False,
@@ -135,6 +138,10 @@ def crawl(
         if not max_pages:
             max_pages = 100
             console.print("[dim]--max-pages not given: stopping after 100 pages[/]")
+    try:
+        profile.resolved_start_urls(base_url)
+    except ValueError as exc:
+        raise fail(f"{exc}; pass --base-url (for the demo board: the URL printed by `adwatch demo-site`)") from exc
     database_url = _settings(db).database_url
     results = _run([CrawlJob(profile, base_url=base_url, max_pages=max_pages)], database_url, verbose)
     if not _print_crawl_results(results):
@@ -213,7 +220,8 @@ def _show_queue(database_url: str, *, top: int, min_risk: float | None, fmt: str
                       _why(r.categories, r.top_features), r.title or "", r.url)
     console.print(table)
     if not rows:
-        console.print("[dim]no ads match; try --min-risk 0 to list every stored ad[/]")
+        hint = "try --min-risk 0 to list every stored ad" if not (site or ad_type) else "check --site / --ad-type"
+        console.print(f"[dim]no ads match; {hint}[/]")
 
 
 def _why(categories: list[str], features: list[str], n_features: int = 2) -> str:
@@ -236,6 +244,8 @@ def queue(
     """Show stored ads ranked by risk (flagged ads by default)."""
     if fmt not in ("table", "json"):
         raise fail(f"--format must be table or json, got {fmt!r}")
+    if ad_type is not None and ad_type not in ("job", "escort", "other"):
+        raise fail(f"--ad-type must be job, escort or other, got {ad_type!r}")
     _show_queue(_settings(db).database_url, top=top, min_risk=min_risk, fmt=fmt, site=site, ad_type=ad_type)
 
 
@@ -277,8 +287,11 @@ def score(
     from scoring.scorer import Scorer
     from scoring.types import Ad
 
-    if region and (len(region) != 2 or not region.isalpha()):
-        raise fail(f"--region must be a two-letter country code such as US, got {region!r}")
+    if region is not None:
+        import phonenumbers
+
+        if region.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise fail(f"--region must be a two-letter country code known to libphonenumber such as US, GB or BR, got {region!r}")
     try:
         reader = InputReader(input)
     except FileNotFoundError as exc:
@@ -312,6 +325,8 @@ def score(
               if not stop else f"stopped at {stop[0]}; the {counts['ok']} ads before it are in {output}")
     if stop:
         raise typer.Exit(2)
+    if counts["ok"] == 0 and counts["bad"]:
+        raise fail(f"no row of {input} could be read: is it JSONL with 'id' and 'text', or an EMSCAD CSV?")
 
 
 @app.command()

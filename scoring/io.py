@@ -150,7 +150,7 @@ def score_to_json(score: Score) -> dict[str, Any]:
         "id": score.ad_id,
         "ad_type": score.ad_type,
         "lang": score.lang,
-        "risk": round(score.risk, 6),
+        "risk": round(score.risk, 4),
         "band": score.band,
         "model_version": score.model_version,
         "indicators": [

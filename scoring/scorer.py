@@ -139,7 +139,7 @@ class Scorer:
                     model_version=self.model_version if p is not None else RULES_ONLY,
                     indicators=hits, entities=entities,
                     explanation={
-                        "model_probability": p, "rule_risk": round(r, 4), "top_features": top,
+                        "model_probability": None if p is None else round(p, 4), "rule_risk": round(r, 4), "top_features": top,
                         "categories": sorted({h.category for h in hits}),
                     },
                 )
