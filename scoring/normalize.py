@@ -14,7 +14,14 @@ Folding, in order, per character (ASCII text is returned unchanged, without a ma
 2. Unicode decimal digits of any script -> ASCII ``0``-``9``;
 3. NFKC compatibility folding (fullwidth, ligatures, mathematical alphanumerics, circled digits,
    no-break spaces);
-4. typographic quotes -> ``'`` / ``"``, dashes and minus signs -> ``-``.
+4. typographic quotes -> ``'`` / ``"``, dashes and minus signs -> ``-``;
+5. before all that, runs that look like mojibake (UTF-8 read as Windows-1252: ``donâ€™t``) are
+   repaired with ftfy, run by run.
+
+:func:`fold_obfuscation` goes further for indicator matching only: spaced-out letters
+(``p a s s p o r t``) and leetspeak (``p4ssp0rt``). Look-alike letters for digits (O for 0, l and I
+for 1) are read by the phone extractor inside digit runs (``scoring.extract``), where they are
+unambiguous.
 
 Case is *not* folded: the spaCy matchers compare ``LOWER`` and the extractors decide case themselves
 (``I`` is a look-alike for 1, ``i`` is not).
@@ -28,7 +35,7 @@ from array import array
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["NormalizedText", "normalize_text"]
+__all__ = ["NormalizedText", "compose", "fold_obfuscation", "normalize_text"]
 
 _DROP = frozenset(
     "\u00ad\u180e\u200b\u200c\u200d\u200e\u200f\u2060\u2061\u2062\u2063\u2064\ufeff\u20e3"
@@ -58,7 +65,27 @@ def _fold_char(ch: str) -> str:
     if out != ch:
         # NFKC may produce characters that need folding again (e.g. U+FE63 small hyphen-minus).
         return "".join(_fold_char(c) if not c.isascii() else c for c in out)
+    dig = unicodedata.digit(ch, None)  # dingbat negative circled digits (U+2776..) NFKC leaves alone
+    if dig is not None:
+        return str(dig)
     return ch
+
+
+_MOJIBAKE = re.compile(
+    r"[\u00c2-\u00c3\u00e2\u00c5\u00ce\u00cf\u00d0\u00d1]"
+    r"[\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192\u02c6\u02dc\u2013-\u203a\u20ac\u2122]+"
+)
+
+
+def _fix_mojibake(text: str) -> str:
+    """Let ftfy repair UTF-8 read as Windows-1252/Latin-1 (``donâ€™t`` -> ``don't``), run by run.
+
+    Each suspicious run (a lead byte character followed by continuation-like characters) is fixed
+    on its own, so the offset map stays a per-run map; text without such runs is untouched.
+    """
+    import ftfy
+
+    return _MOJIBAKE.sub(lambda m: ftfy.fix_text(m.group(), normalization="NFC"), text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +144,11 @@ def normalize_text(text: str) -> NormalizedText:
     """
     if text.isascii():
         return NormalizedText(text, text)
+    if _MOJIBAKE.search(text):
+        fixed = _fix_runs(text)
+        if fixed is not None:
+            inner = normalize_text(fixed.text)
+            return compose(fixed, inner)
     pieces: list[str] = []
     changes: list[tuple[int, str]] = []  # (original index, replacement) where length changes
     last = 0
@@ -150,3 +182,88 @@ def normalize_text(text: str) -> NormalizedText:
     starts.extend(range(prev, len(text)))
     ends.extend(range(prev + 1, len(text) + 1))
     return NormalizedText(norm, text, starts, ends)
+
+
+def _from_replacements(text: str, reps: list[tuple[int, int, str]]) -> NormalizedText:
+    """Apply non-overlapping, sorted ``(start, end, replacement)`` edits to ``text`` with an offset map;
+    every character of a replacement maps to the whole replaced span."""
+    pieces: list[str] = []
+    starts: array[int] = array("i")
+    ends: array[int] = array("i")
+    last = 0
+    for a, b, rep in reps:
+        pieces.append(text[last:a])
+        starts.extend(range(last, a))
+        ends.extend(range(last + 1, a + 1))
+        pieces.append(rep)
+        for _ in rep:
+            starts.append(a)
+            ends.append(b)
+        last = b
+    pieces.append(text[last:])
+    starts.extend(range(last, len(text)))
+    ends.extend(range(last + 1, len(text) + 1))
+    return NormalizedText("".join(pieces), text, starts, ends)
+
+
+def _fix_runs(text: str) -> NormalizedText | None:
+    reps = []
+    for m in _MOJIBAKE.finditer(text):
+        fixed = _fix_mojibake(m.group())
+        if fixed != m.group():
+            reps.append((m.start(), m.end(), fixed))
+    return _from_replacements(text, reps) if reps else None
+
+
+def compose(outer: NormalizedText, inner: NormalizedText) -> NormalizedText:
+    """Chain two foldings: ``inner`` folds ``outer.text``; the result maps ``inner.text`` straight
+    back to ``outer.original``."""
+    if inner.identity:
+        return NormalizedText(inner.text, outer.original, outer.starts, outer.ends)
+    starts: array[int] = array("i")
+    ends: array[int] = array("i")
+    for i in range(len(inner.text)):
+        a, b = outer.span_to_original(inner.starts[i], inner.ends[i])  # type: ignore[index]
+        starts.append(a)
+        ends.append(b)
+    return NormalizedText(inner.text, outer.original, starts, ends)
+
+
+# ---- obfuscation folding for indicator matching (not for contact extraction, which reads digits)
+
+_SPACED = re.compile(r"(?<![\w])(?:[A-Za-z][ .\-_*]){3,}[A-Za-z](?![\w])")
+"""Four or more single letters separated by one space or symbol: ``p a s s p o r t``, ``f.e.e``."""
+_LEET_WORD = re.compile(r"(?<![\w@$])[A-Za-z]+(?:[013457@$]+[A-Za-z]+)+(?![\w@$])")
+"""A word with look-alike digits or symbols *between* letters: ``p4ssp0rt``, ``s3x``, ``m@ssage``."""
+_LEET_HINT = re.compile(r"[013457@$]+[A-Za-z]")
+_SPACED_HINT = re.compile(r" [A-Za-z][ .\-_*][A-Za-z][ .\-_*][A-Za-z][ .\-_*]")
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
+
+
+def fold_obfuscation(norm: NormalizedText) -> NormalizedText:
+    """Undo spaced-out letters and common leetspeak in ``norm.text`` for indicator matching.
+
+    ``p a s s p o r t`` -> ``passport`` (4+ single letters joined), ``p4ssp0rt`` -> ``passport``,
+    ``fr3e`` -> ``free`` (look-alikes 0 1 3 4 5 7 @ $ only *between* letters, so ``24/7``, ``5pm``,
+    ``3rd`` and phone numbers are untouched). Contact extraction does not use this text: it reads
+    digits (and maps O/l/I to 0/1 only inside digit runs itself).
+
+    Returns:
+        ``norm`` itself when nothing needs folding (C-speed checks), else a :class:`NormalizedText`
+        whose map leads back to ``norm.original``.
+    """
+    t = norm.text
+    # cheap hints first (regexes that start on rare characters); most ads stop here
+    has_leet = any(m.start() and t[m.start() - 1].isalpha() for m in _LEET_HINT.finditer(t))
+    has_leet = has_leet and _LEET_WORD.search(t) is not None
+    spaced_hint = _SPACED_HINT.search(t) is not None or _SPACED_HINT.match(" " + t[:8]) is not None
+    spaced = list(_SPACED.finditer(t)) if spaced_hint else []
+    if not has_leet and not spaced:
+        return norm
+    if has_leet:
+        t = _LEET_WORD.sub(lambda m: m.group().translate(_LEET), t)  # same length: offsets kept
+    if not spaced:
+        return NormalizedText(t, norm.original, norm.starts, norm.ends)
+    reps = [(m.start(), m.end(), re.sub(r"[ .\-_*]", "", m.group())) for m in spaced]
+    inner = _from_replacements(t, reps)
+    return compose(NormalizedText(t, norm.original, norm.starts, norm.ends), inner)

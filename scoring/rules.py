@@ -6,11 +6,13 @@ Usage::
     for hits, entities in engine.analyze([(text, "job"), (text2, None)]):
         ...
 
-The spaCy pipeline (``spacy.blank(lang)`` + ``sentencizer`` + ``adwatch_indicators``) and the
-contact extractor are built once in ``__init__``; :meth:`RuleEngine.analyze` streams items through
-``nlp.pipe(..., as_tuples=True)``. Texts are folded by :func:`scoring.normalize.normalize_text`
-(zero-width characters, NFKC, typographic quotes) before matching; every offset returned is a
-character offset into the caller's text.
+Each ad's language is taken from the item or detected (py3langid, restricted to the languages that
+have indicator files); one spaCy pipeline per language (``spacy.blank(lang)`` +
+``adwatch_indicators``, no sentencizer) is built on first use, and :meth:`RuleEngine.analyze` streams
+items through it in batches, grouped by language, results in input order. Texts are folded by
+:func:`scoring.normalize.normalize_text` (ftfy, zero-width characters, NFKC, digits, quotes) and,
+for indicators only, :func:`scoring.normalize.fold_obfuscation` (spaced-out letters, leetspeak);
+every offset returned is a character offset into the caller's text.
 """
 
 from __future__ import annotations
@@ -26,12 +28,14 @@ from spacy.tokens import Doc
 
 from scoring.extract import ContactExtractor, load_extraction_lexicon
 from scoring.indicators import (
+    IndicatorConfigError,
     IndicatorMatcher,
     IndicatorSet,
     build_pipeline,
     infer_ad_type_from_scores,
 )
-from scoring.normalize import NormalizedText, normalize_text
+from scoring.langid import LanguageDetector, supported_languages
+from scoring.normalize import NormalizedText, fold_obfuscation, normalize_text
 from scoring.types import AD_TYPES, Entity, IndicatorHit
 
 __all__ = ["Analysis", "RuleEngine", "default_engine", "infer_ad_type"]
@@ -45,11 +49,14 @@ class Analysis:
         ad_type: the ad type used: the one given, or the inferred one.
         ad_type_inferred: True when ``ad_type`` was inferred from the text.
         indicators: indicator hits that fire for ``ad_type``, in text order.
-        entities: phones, e-mails, handles and ages, in text order.
+        entities: phones, e-mails, handles, ages, prices and places, in text order.
         dropped: matches cancelled by negation, an exception phrase or a context rule (for audit;
             same ad-type filter).
         ad_type_scores: cue scores behind the inference (``{"job": 3.0}``); empty when the ad type
             was given.
+        lang: ISO 639-1 code of the ad: the one given, or the detected one (the lexicon used is this
+            language's, or the main language's when it has no files).
+        lang_detected: True when ``lang`` was detected from the text.
     """
 
     ad_type: str
@@ -58,17 +65,23 @@ class Analysis:
     entities: list[Entity] = field(default_factory=list)
     dropped: list[IndicatorHit] = field(default_factory=list)
     ad_type_scores: dict[str, float] = field(default_factory=dict)
+    lang: str = "en"
+    lang_detected: bool = False
 
 
 class RuleEngine:
-    """Indicator matching and entity extraction for ads.
+    """Indicator matching and entity extraction for ads, per language.
 
     Args:
         indicators_dir: folder of ``*.yml`` indicator and extraction lexicons; ``None`` uses
             ``config.settings.get_settings().indicators_dir`` (``config/indicators``).
         default_region: ISO 3166-1 alpha-2 region for phone numbers without a country code.
-        lang: language of the indicator files to load (``job.<lang>.yml`` ...).
-        batch_size: ``nlp.pipe`` batch size.
+        lang: force one language for every ad (no detection); ``None`` (default) detects each ad's
+            language among the languages that have indicator files (:mod:`scoring.langid`), unless
+            the item gives one.
+        batch_size: ads per ``nlp.pipe`` batch.
+
+    One ``spacy.blank(lang)`` + ``adwatch_indicators`` pipeline per language, built on first use.
 
     Raises:
         scoring.indicators.IndicatorConfigError: indicator YAML missing or malformed.
@@ -80,7 +93,7 @@ class RuleEngine:
         indicators_dir: Path | None = None,
         default_region: str = "US",
         *,
-        lang: str = "en",
+        lang: str | None = None,
         batch_size: int = 64,
     ) -> None:
         if indicators_dir is None:
@@ -89,29 +102,59 @@ class RuleEngine:
             indicators_dir = get_settings().indicators_dir
         self.indicators_dir = Path(indicators_dir)
         self.default_region = default_region
-        self.lang = lang
         self.batch_size = batch_size
-        self.nlp: Language = build_pipeline(self.indicators_dir, lang)
-        component = self.nlp.get_pipe("adwatch_indicators")
-        if not isinstance(component, IndicatorMatcher) or component.indicator_set is None:
-            raise TypeError("adwatch_indicators component missing or without patterns")
-        self.indicator_set: IndicatorSet = component.indicator_set
-        self._component = component
-        self._spans_key = component.spans_key
-        self._negated_key = component.negated_key
+        self.forced_lang = lang
+        self.languages: list[str] = [lang] if lang else supported_languages(self.indicators_dir)
+        if not self.languages:
+            raise IndicatorConfigError(f"no indicator files (job|escort|common.<lang>.yml) in {self.indicators_dir}")
+        self.lang = lang or ("en" if "en" in self.languages else self.languages[0])
+        self._pipes: dict[str, tuple[Language, IndicatorMatcher]] = {}
+        self._detector: LanguageDetector | None = None
+        self._pipe(self.lang)  # fail early on bad YAML for the main language
         self.extractor = ContactExtractor(load_extraction_lexicon(self.indicators_dir))
+
+    # ---------------------------------------------------------------- pipelines
+
+    def _pipe(self, lang: str) -> tuple[Language, IndicatorMatcher]:
+        if lang not in self._pipes:
+            nlp = build_pipeline(self.indicators_dir, lang, places=True)
+            component = nlp.get_pipe("adwatch_indicators")
+            if not isinstance(component, IndicatorMatcher) or component.indicator_set is None:
+                raise TypeError("adwatch_indicators component missing or without patterns")
+            self._pipes[lang] = (nlp, component)
+        return self._pipes[lang]
+
+    @property
+    def nlp(self) -> Language:
+        """The pipeline of the main language (``lang``, else English)."""
+        return self._pipe(self.lang)[0]
+
+    @property
+    def indicator_set(self) -> IndicatorSet:
+        """The indicator set of the main language."""
+        iset = self._pipe(self.lang)[1].indicator_set
+        assert iset is not None
+        return iset
+
+    def detect_language(self, text: str) -> str:
+        """The language of ``text`` among :attr:`languages` (the forced ``lang`` if one was given)."""
+        if self.forced_lang or len(self.languages) == 1:
+            return self.lang
+        if self._detector is None:
+            self._detector = LanguageDetector(self.languages, default=self.lang)
+        return self._detector.detect(text)
 
     # ---------------------------------------------------------------- public API
 
     def analyze(
-        self, items: Iterable[tuple[str, str | None]], region: str | None = None
+        self, items: Iterable[tuple[Any, ...]], region: str | None = None
     ) -> Iterator[tuple[list[IndicatorHit], list[Entity]]]:
         """Indicator hits and entities for each ``(text, ad_type)`` item, in input order.
 
         Args:
-            items: ``(text, ad_type)`` pairs; ``ad_type`` is ``"job"``, ``"escort"``, ``"other"``
-                or ``None`` (inferred with :meth:`infer_ad_type`). Only indicators whose
-                ``ad_types`` include the ad type fire.
+            items: ``(text, ad_type)`` or ``(text, ad_type, lang)`` tuples; ``ad_type`` is ``"job"``,
+                ``"escort"``, ``"other"`` or ``None`` (inferred); ``lang`` an ISO 639-1 code or
+                ``None`` (detected). Only indicators whose ``ad_types`` include the ad type fire.
             region: phone region for this call (default: ``default_region``).
 
         Yields:
@@ -125,43 +168,81 @@ class RuleEngine:
             yield a.indicators, a.entities
 
     def analyze_detailed(
-        self, items: Iterable[tuple[str, str | None]], region: str | None = None
+        self, items: Iterable[tuple[Any, ...]], region: str | None = None
     ) -> Iterator[Analysis]:
-        """Like :meth:`analyze` but yields an :class:`Analysis` (ad type used, dropped matches)."""
+        """Like :meth:`analyze` but yields an :class:`Analysis` (ad type and language used, dropped
+        matches). A given ``lang`` without indicator files is reported as given and matched with the
+        main language's lexicon."""
         reg = region or self.default_region
+        batch: list[tuple[NormalizedText, str | None, str, bool]] = []
+        for item in items:
+            text, ad_type = item[0], item[1]
+            given_lang = item[2] if len(item) > 2 else None
+            if ad_type is not None and ad_type not in AD_TYPES:
+                raise ValueError(f"unknown ad_type {ad_type!r}; expected one of {AD_TYPES} or None")
+            norm = normalize_text(text)
+            if given_lang:
+                batch.append((norm, ad_type, str(given_lang), False))
+            else:
+                batch.append((norm, ad_type, self.detect_language(norm.text), True))
+            if len(batch) >= self.batch_size:
+                yield from self._run_batch(batch, reg)
+                batch = []
+        if batch:
+            yield from self._run_batch(batch, reg)
 
-        def feed() -> Iterator[tuple[str, tuple[NormalizedText, str | None]]]:
-            for text, ad_type in items:
-                if ad_type is not None and ad_type not in AD_TYPES:
-                    raise ValueError(f"unknown ad_type {ad_type!r}; expected one of {AD_TYPES} or None")
-                norm = normalize_text(text)
-                yield norm.text, (norm, ad_type)
+    def _run_batch(
+        self, batch: list[tuple[NormalizedText, str | None, str, bool]], region: str
+    ) -> list[Analysis]:
+        out: list[Analysis | None] = [None] * len(batch)
+        by_lang: dict[str, list[int]] = {}
+        for i, (_n, _t, lang, _d) in enumerate(batch):
+            by_lang.setdefault(lang if lang in self.languages else self.lang, []).append(i)
+        for lang, idx in by_lang.items():
+            nlp, component = self._pipe(lang)
+            folded = [fold_obfuscation(batch[i][0]) for i in idx]
+            docs = nlp.pipe((f.text for f in folded), batch_size=self.batch_size)
+            for i, doc, mnorm in zip(idx, docs, folded):
+                norm, given, used_lang, detected = batch[i]
+                out[i] = self._analysis(doc, component, norm, mnorm, given, region, used_lang, detected)
+        return [a for a in out if a is not None]
 
-        for doc, (norm, given) in self.nlp.pipe(feed(), as_tuples=True, batch_size=self.batch_size):
-            yield self._analysis(doc, norm, given, reg)
-
-    def analyze_one(self, text: str, ad_type: str | None = None, region: str | None = None) -> Analysis:
+    def analyze_one(
+        self, text: str, ad_type: str | None = None, region: str | None = None, lang: str | None = None
+    ) -> Analysis:
         """:meth:`analyze_detailed` for a single text."""
-        return next(self.analyze_detailed([(text, ad_type)], region))
+        return next(self.analyze_detailed([(text, ad_type, lang)], region))
 
-    def infer_ad_type(self, text: str) -> str:
+    def infer_ad_type(self, text: str, lang: str | None = None) -> str:
         """``"job"``, ``"escort"`` or ``"other"`` for ``text`` by the cue lexicon in ``common.<lang>.yml``.
 
         Each distinct cue phrase adds its weight to its type, and each distinct indicator category
         found adds ``ad_type.indicator_weight`` to the types its indicators serve; the best type wins
         if it reaches ``ad_type.min_score`` (ties follow ``ad_type.order``), else ``"other"``.
         """
-        doc = self.nlp(normalize_text(text).text)
-        return infer_ad_type_from_scores(self._component.ad_type_scores(doc), self.indicator_set.ad_type)
+        norm = fold_obfuscation(normalize_text(text)).text
+        use = lang if lang in self.languages else self.detect_language(norm)
+        nlp, component = self._pipe(use)
+        iset = component.indicator_set
+        assert iset is not None
+        return infer_ad_type_from_scores(component.ad_type_scores(nlp(norm)), iset.ad_type)
 
     def indicator_catalog(self) -> dict[str, dict[str, Any]]:
-        """``{indicator id: {category, weight, description, source, ad_types, language}}``."""
-        return self.indicator_set.catalog()
+        """``{indicator id: {category, weight, description, source, ad_types, language}}`` for all languages."""
+        out: dict[str, dict[str, Any]] = {}
+        for lang in self.languages:
+            iset = self._pipe(lang)[1].indicator_set
+            if iset is not None:
+                out.update(iset.catalog())
+        return out
 
     # ---------------------------------------------------------------- internals
 
-    def _hits(self, doc: Doc, key: str, norm: NormalizedText, ad_type: str) -> list[IndicatorHit]:
-        inds = self.indicator_set.indicators
+    @staticmethod
+    def _hits(
+        doc: Doc, key: str, iset: IndicatorSet, norm: NormalizedText, ad_type: str
+    ) -> list[IndicatorHit]:
+        inds = iset.indicators
         out = []
         for span in doc.spans[key]:
             ind = inds[span.label_]
@@ -171,21 +252,35 @@ class RuleEngine:
             out.append(IndicatorHit(ind.id, ind.category, s, e, norm.original[s:e], ind.weight))
         return out
 
-    def _analysis(self, doc: Doc, norm: NormalizedText, given: str | None, region: str) -> Analysis:
-        scores = self._component.ad_type_scores(doc) if given is None else {}
-        ad_type = given or infer_ad_type_from_scores(scores, self.indicator_set.ad_type)
+    def _analysis(
+        self, doc: Doc, component: IndicatorMatcher, norm: NormalizedText, mnorm: NormalizedText,
+        given: str | None, region: str, lang: str, lang_detected: bool,
+    ) -> Analysis:
+        iset = component.indicator_set
+        assert iset is not None
+        scores = component.ad_type_scores(doc) if given is None else {}
+        ad_type = given or infer_ad_type_from_scores(scores, iset.ad_type)
+        entities = self.extractor.extract(norm, region)
+        places = doc.spans.get("places")
+        if places:
+            for span in places:
+                s, e = mnorm.span_to_original(span.start_char, span.end_char)
+                entities.append(Entity("place", span.label_, s, e, mnorm.original[s:e]))
+            entities.sort(key=lambda x: (x.start, x.end, x.type))
         return Analysis(
             ad_type=ad_type,
             ad_type_inferred=given is None,
-            indicators=self._hits(doc, self._spans_key, norm, ad_type),
-            entities=self.extractor.extract(norm, region),
-            dropped=self._hits(doc, self._negated_key, norm, ad_type),
+            indicators=self._hits(doc, component.spans_key, iset, mnorm, ad_type),
+            entities=entities,
+            dropped=self._hits(doc, component.negated_key, iset, mnorm, ad_type),
             ad_type_scores=scores,
+            lang=lang,
+            lang_detected=lang_detected,
         )
 
 
 @lru_cache(maxsize=4)
-def default_engine(indicators_dir: Path | None = None, lang: str = "en") -> RuleEngine:
+def default_engine(indicators_dir: Path | None = None, lang: str | None = None) -> RuleEngine:
     """A shared :class:`RuleEngine` for ``indicators_dir`` (default: settings), built on first use."""
     return RuleEngine(indicators_dir, lang=lang)
 

@@ -116,7 +116,9 @@ class Scorer:
             yield from self._score_batch(batch)
 
     def _score_batch(self, batch: list[Ad]) -> list[Score]:
-        details = list(self.rules.analyze_detailed(((ad.text, ad.ad_type) for ad in batch), region=self.region))
+        details = list(
+            self.rules.analyze_detailed(((ad.text, ad.ad_type, ad.lang) for ad in batch), region=self.region)
+        )
         types = [d.ad_type for d in details]
         analyzed = [(d.indicators, d.entities) for d in details]
         probs: dict[int, float] = {}
@@ -135,7 +137,7 @@ class Scorer:
                 top = [[f, round(float(w), 4)] for f, w in self.model.explain(ad.text, ad.metadata, k=self.explain_top)]
             out.append(
                 Score(
-                    ad_id=ad.id, ad_type=ad_type, lang=ad.lang, risk=risk, band=band,
+                    ad_id=ad.id, ad_type=ad_type, lang=details[i].lang, risk=risk, band=band,
                     model_version=self.model_version if p is not None else RULES_ONLY,
                     indicators=hits, entities=entities,
                     explanation={

@@ -153,7 +153,7 @@ def test_catalog_describes_every_indicator(engine: RuleEngine):
 
 def test_component_writes_labelled_spans():
     nlp = build_pipeline(INDICATORS_DIR, "en")
-    assert nlp.pipe_names == ["sentencizer", "adwatch_indicators"]
+    assert nlp.pipe_names == ["adwatch_indicators"]
     doc = nlp("Placement fee of $200. Send your passport copy.")
     assert [(s.label_, s.text) for s in doc.spans["indicators"]] == [
         ("job.fee.placement", "Placement fee"),

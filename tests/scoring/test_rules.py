@@ -37,11 +37,17 @@ def test_analyze_streams_in_order_and_infers_missing_types(engine: RuleEngine):
     (hits0, ents0), (hits1, _), (hits2, ents2) = results
     assert all(isinstance(h, IndicatorHit) for h in hits0)
     assert [h.id for h in hits0] == ["job.fee.placement", "job.contact.app_named"]
-    assert [(e.type, e.value) for e in ents0] == [("handle", "whatsapp:+12125550147"), ("phone", "+12125550147")]
+    assert [(e.type, e.value) for e in ents0] == [
+        ("price", "200 USD"), ("handle", "whatsapp:+12125550147"), ("phone", "+12125550147"),
+    ]
     assert {h.category for h in hits1} == {"new_in_town"}  # inferred escort
     assert hits2 == []  # "other": no indicator fires, entities still extracted
     start = OTHER_AD.index("212")
-    assert ents2 == [Entity("phone", "+12125550147", start, start + 12, "212-555-0147")]
+    p = OTHER_AD.index("$300")
+    assert ents2 == [
+        Entity("price", "300 USD", p, p + 4, "$300"),
+        Entity("phone", "+12125550147", start, start + 12, "212-555-0147"),
+    ]
 
 
 def test_analyze_detailed_reports_the_ad_type_used(engine: RuleEngine):
