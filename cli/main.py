@@ -336,6 +336,7 @@ def train(
     name: Annotated[str, typer.Option("--name", help="Model folder name, <name>-<version>.")] = "job-risk-0.1.0",
     exclude: Annotated[Optional[Path], typer.Option("--exclude", help="CSV of EMSCAD job_ids to drop (e.g. overlap with another set).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    exclude_identity_terms: Annotated[Optional[bool], typer.Option("--exclude-identity-terms/--keep-identity-terms", help="Remove nationality and ethnicity terms from the model's features (default: ADWATCH_MODEL_EXCLUDE_IDENTITY_TERMS, off).", show_default=False)] = None,
     more: Annotated[Optional[list[Path]], typer.Argument(help="More training files (so `--data A B C` works).", show_default=False)] = None,
 ) -> None:
     """Train the job-ad risk model, with grouped cross-validation, calibration and a model card."""
@@ -346,7 +347,8 @@ def train(
         if not p.is_file():
             raise fail(f"training file not found: {p}")
     try:
-        folder = train_cli(data=data, out_dir=out, name=name, exclude=exclude, seed=seed)
+        folder = train_cli(data=data, out_dir=out, name=name, exclude=exclude, seed=seed,
+                           exclude_identity_terms=exclude_identity_terms)
     except ValueError as exc:
         raise fail(str(exc)) from exc
     console.print(f"model written to {folder}")
@@ -355,9 +357,12 @@ def train(
 def _register() -> None:
     """Add the commands that live in their own modules (one module per area)."""
     from cli.detection import evaluate_extraction, evaluate_indicators
+    from cli.modeling import bias_report, evaluate
 
     app.command("evaluate-extraction")(evaluate_extraction)
     app.command("evaluate-indicators")(evaluate_indicators)
+    app.command("evaluate")(evaluate)
+    app.command("bias-report")(bias_report)
 
 
 _register()

@@ -75,6 +75,8 @@ class AppSettings(BaseSettings):
         crawl: crawler politeness defaults.
         sites_dir: folder of ``<name>.toml`` site profiles.
         indicators_dir: folder of ``*.yml`` indicator lexicons.
+        model_exclude_identity_terms: train the job-ad model with nationality and ethnicity
+            terms removed from its features (``ADWATCH_MODEL_EXCLUDE_IDENTITY_TERMS=true``).
     """
 
     model_config = SettingsConfigDict(env_prefix="ADWATCH_", env_nested_delimiter="__", extra="ignore")
@@ -87,6 +89,9 @@ class AppSettings(BaseSettings):
     crawl: CrawlSettings = CrawlSettings()
     sites_dir: Path = CONFIG_DIR / "sites"
     indicators_dir: Path = CONFIG_DIR / "indicators"
+    model_exclude_identity_terms: bool = False
+    """Train the job-ad model without nationality and ethnicity terms (DIG lexicons in
+    ``data/memex-dig-lexicons``; see ``scoring.features.IdentityTermFilter``). Read by ``adwatch train``."""
 
 
 @lru_cache(maxsize=1)

@@ -8,8 +8,9 @@ shape (n,)); they raise :class:`ValueError` on mismatched shapes or when a metri
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -17,12 +18,18 @@ from scipy.stats import rankdata
 
 __all__ = [
     "METRICS",
+    "REPORT_METRICS",
     "MetricCI",
     "bootstrap_ci",
     "brier",
     "ece",
+    "f1_best",
     "paired_bootstrap_diff",
+    "plot_pr_curve",
+    "plot_reliability",
     "pr_auc",
+    "recall_at_precision",
+    "report",
     "roc_auc",
     "summarise",
 ]
@@ -108,6 +115,48 @@ def ece(y_true: ArrayLike, y_prob: ArrayLike, n_bins: int = 10) -> float:
         if mask.any():
             total += mask.mean() * abs(y[mask].mean() - p[mask].mean())
     return float(total)
+
+
+def _pr_points(y: NDArray[np.int_], p: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Precision and recall at each distinct score threshold, highest threshold first."""
+    order = np.argsort(-p, kind="mergesort")
+    p_sorted, y_sorted = p[order], y[order]
+    last_of_block = np.r_[np.flatnonzero(np.diff(p_sorted)), y.size - 1]
+    tp = np.cumsum(y_sorted)[last_of_block].astype(float)
+    precision = tp / (last_of_block + 1)
+    recall = tp / max(tp[-1], 1.0)
+    return precision, recall
+
+
+def f1_best(y_true: ArrayLike, y_prob: ArrayLike) -> float:
+    """Best F1 over all score thresholds (flag every ad scoring >= t), in [0, 1].
+
+    Raises:
+        ValueError: bad shapes, or no positive in ``y_true``.
+    """
+    y, p = _check(y_true, y_prob)
+    if y.sum() == 0:
+        raise ValueError("F1 is undefined without positives")
+    precision, recall = _pr_points(y, p)
+    denom = precision + recall
+    f1 = np.where(denom > 0, 2 * precision * recall / np.where(denom > 0, denom, 1.0), 0.0)
+    return float(f1.max())
+
+
+def recall_at_precision(y_true: ArrayLike, y_prob: ArrayLike, min_precision: float = 0.9) -> float:
+    """Highest recall reached at a score threshold whose precision is >= ``min_precision`` (0 if none).
+
+    Raises:
+        ValueError: bad shapes, no positive, or ``min_precision`` outside (0, 1].
+    """
+    y, p = _check(y_true, y_prob)
+    if not 0.0 < min_precision <= 1.0:
+        raise ValueError("min_precision must be in (0, 1]")
+    if y.sum() == 0:
+        raise ValueError("recall is undefined without positives")
+    precision, recall = _pr_points(y, p)
+    ok = precision >= min_precision
+    return float(recall[ok].max()) if ok.any() else 0.0
 
 
 METRICS: dict[str, Metric] = {"roc_auc": roc_auc, "pr_auc": pr_auc, "brier": brier, "ece": ece}
@@ -265,3 +314,104 @@ def summarise(
         )
         for name in metrics
     }
+
+
+REPORT_METRICS: tuple[str, ...] = (
+    "roc_auc", "pr_auc", "f1_best", "recall_at_precision_0_9", "brier", "ece",
+)
+"""Keys of :func:`report` after ``n`` and ``n_pos``."""
+
+
+def report(y_true: ArrayLike, y_prob: ArrayLike, digits: int = 4) -> dict[str, float | int | None]:
+    """All evaluation figures for one set of probabilities (``adwatch evaluate``).
+
+    Args:
+        y_true: 0/1 labels, shape (n,).
+        y_prob: probabilities in [0, 1], shape (n,).
+        digits: rounding of the floats.
+
+    Returns:
+        ``{"n", "n_pos", "roc_auc", "pr_auc", "f1_best", "recall_at_precision_0_9", "brier", "ece"}``;
+        a ranking metric that is undefined (one class only) is ``None``.
+
+    Raises:
+        ValueError: bad shapes or probabilities outside [0, 1].
+    """
+    y, p = _check(y_true, y_prob)
+    out: dict[str, float | int | None] = {"n": int(y.size), "n_pos": int(y.sum())}
+    funcs: dict[str, Callable[[ArrayLike, ArrayLike], float]] = {
+        "roc_auc": roc_auc, "pr_auc": pr_auc, "f1_best": f1_best,
+        "recall_at_precision_0_9": lambda a, b: recall_at_precision(a, b, 0.9),
+        "brier": brier, "ece": ece,
+    }
+    for name in REPORT_METRICS:
+        try:
+            out[name] = round(float(funcs[name](y, p)), digits)
+        except ValueError:
+            if name in ("brier", "ece"):
+                raise
+            out[name] = None
+    return out
+
+
+def _pyplot():  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_pr_curve(y_true: ArrayLike, curves: Mapping[str, ArrayLike], path: Path | str, title: str = "") -> None:
+    """Draw precision-recall curves (step plots, one per model) with the chance level to a PNG.
+
+    Args:
+        y_true: 0/1 labels, shape (n,).
+        curves: model name -> scores, each shape (n,); the legend shows each PR-AUC.
+        path: PNG file to write (overwritten).
+        title: plot title.
+    """
+    plt = _pyplot()
+    y = np.asarray(y_true).astype(int)
+    fig, ax = plt.subplots(figsize=(5.5, 4.5), dpi=100)
+    for name, scores in curves.items():
+        yy, pp = _check(y, scores)
+        precision, recall = _pr_points(yy, pp)
+        ax.step(np.r_[0.0, recall], np.r_[precision[0], precision], where="post",
+                label=f"{name} (PR-AUC {pr_auc(yy, pp):.3f})")
+    ax.axhline(y.mean(), color="grey", linestyle=":", label=f"chance ({y.mean():.3f})")
+    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1), ylim=(0, 1.02), title=title)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(str(path), format="png", metadata={"Software": None})
+    plt.close(fig)
+
+
+def plot_reliability(y_true: ArrayLike, y_prob: ArrayLike, path: Path | str, n_bins: int = 10,
+                     title: str = "") -> None:
+    """Draw a reliability diagram (observed fraud rate vs mean probability per equal-width bin) to a PNG.
+
+    Bins with no samples are left out; marker area grows with the bin's sample count, and the ECE
+    (:func:`ece`) is in the legend.
+    """
+    plt = _pyplot()
+    y, p = _check(y_true, y_prob)
+    bins = np.minimum((p * n_bins).astype(int), n_bins - 1)
+    xs, ys, ns = [], [], []
+    for b in range(n_bins):
+        mask = bins == b
+        if mask.any():
+            xs.append(p[mask].mean())
+            ys.append(y[mask].mean())
+            ns.append(int(mask.sum()))
+    fig, ax = plt.subplots(figsize=(5.5, 4.5), dpi=100)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect calibration")
+    ax.plot(xs, ys, marker="o", label=f"model (ECE {ece(y, p, n_bins):.3f})")
+    ax.scatter(xs, ys, s=[10 + 3 * np.sqrt(n) for n in ns], alpha=0.4)
+    ax.set(xlabel="mean predicted probability", ylabel="observed fraction fraudulent", xlim=(0, 1),
+           ylim=(0, 1), title=title)
+    ax.legend(loc="upper left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(str(path), format="png", metadata={"Software": None})
+    plt.close(fig)

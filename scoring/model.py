@@ -52,6 +52,7 @@ from sklearn.svm import LinearSVC
 
 from scoring.datasets import LabelledAd, file_sha256, load_labelled
 from scoring.evaluate import MetricCI, paired_bootstrap_diff, pr_auc, summarise
+from scoring.features import IdentityTermFilter, RuleCategoryCounts
 
 __all__ = [
     "META_FIELDS",
@@ -91,6 +92,8 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.calibration._CalibratedClassifier",
     "sklearn.calibration._SigmoidCalibration",
     "sklearn.model_selection._split.PredefinedSplit",
+    "scoring.features.IdentityTermFilter",
+    "scoring.features.RuleCategoryCounts",
 )
 """Types beyond skops' defaults that a job-risk artifact may hold. :func:`load_model` refuses a
 file holding any other untrusted type (never trust-all)."""
@@ -222,7 +225,12 @@ def ad_frame(texts: Sequence[str], metadata: Sequence[dict[str, Any] | None] | N
 _META_COLUMNS = list(range(1, 1 + len(META_FIELDS)))
 
 
-BLOCK_WEIGHTS: dict[str, float] = {"word": 1.0, "char": 0.35, "meta": 0.1}
+RULES_WEIGHT = 0.3
+"""Weight of the rule-category block (log1p counts, :class:`scoring.features.RuleCategoryCounts`); best
+of {0.1, 0.3, 1.0} in grouped CV on the shipped data (three fold seeds; 1.0 hurt, 0.1-0.3 helped
+slightly)."""
+
+BLOCK_WEIGHTS: dict[str, float] = {"word": 1.0, "word1": 1.0, "char": 0.35, "meta": 0.1, "rules": RULES_WEIGHT}
 """ColumnTransformer weights of the feature blocks. Each TF-IDF row has unit L2 norm; the metadata
 one-hot row has norm sqrt(8), so it is scaled down. 0.1 (metadata) and 0.35 (char) were the best of
 {0.1, 0.2, 1.0} and {0.2, 0.35, 0.5} in grouped CV on the shipped data (three fold seeds)."""
@@ -239,6 +247,12 @@ def _word_tfidf() -> TfidfVectorizer:
     )
 
 
+def _word1_tfidf() -> TfidfVectorizer:
+    return TfidfVectorizer(
+        ngram_range=(1, 1), min_df=2, max_df=0.9, sublinear_tf=True, strip_accents="unicode", dtype=np.float32,
+    )
+
+
 def _char_tfidf() -> TfidfVectorizer:
     return TfidfVectorizer(
         analyzer="char_wb", ngram_range=(3, 5), min_df=3, max_df=0.9, max_features=30_000,
@@ -252,8 +266,10 @@ def _meta_onehot() -> OneHotEncoder:
 
 _BLOCKS: dict[str, Callable[[], Any]] = {
     "word": _word_tfidf,
+    "word1": _word1_tfidf,
     "char": _char_tfidf,
     "meta": _meta_onehot,
+    "rules": RuleCategoryCounts,
 }
 
 
@@ -278,7 +294,15 @@ def _lr(seed: int) -> LogisticRegression:
 
 
 def _candidates() -> list[_Candidate]:
-    """The model families compared by grouped CV (the first is the plain baseline)."""
+    """The model families compared by grouped CV (the first is the plain baseline).
+
+    Left out after grouped CV on the shipped data (three fold seeds, mean OOF PR-AUC against 0.34 for
+    word TF-IDF + metadata LR): char_wb 3-5-gram TF-IDF added at weight 0.35 (0.33) or 1.0 (0.29),
+    char n-grams alone (0.22), style features such as length and capitals (0.20-0.24), NB-SVM
+    (0.24-0.32), HistGradientBoosting on 100 SVD components + metadata (0.20), all-MiniLM-L6-v2
+    sentence embeddings alone (0.17) or beside TF-IDF (0.24-0.35; not worth a 110 s encoding
+    step and a torch dependency), and an SVM + LR score average (0.35, within noise).
+    """
     return [
         _Candidate(
             "baseline_tfidf_lr", ("plain",), lambda seed: LogisticRegression(max_iter=1000),
@@ -289,32 +313,36 @@ def _candidates() -> list[_Candidate]:
             "word 1-2-gram TF-IDF + one-hot metadata (x0.1), LogisticRegression(C=30, balanced)",
         ),
         _Candidate(
-            "lr_word", ("word",), _lr,
-            "word 1-2-gram TF-IDF, LogisticRegression(C=30, balanced)",
+            "lr_word_meta_rules", ("word", "meta", "rules"), _lr,
+            "word 1-2-gram TF-IDF + metadata (x0.1) + rule-category counts (x0.3), LogisticRegression(C=30, balanced)",
         ),
         _Candidate(
-            "lr_word_char_meta", ("word", "char", "meta"), _lr,
-            "word TF-IDF + char_wb 3-5-gram TF-IDF (x0.35) + metadata (x0.1), LogisticRegression(C=30, balanced)",
+            "lr_word1_meta_rules", ("word1", "meta", "rules"), _lr,
+            "word unigram TF-IDF + metadata (x0.1) + rule-category counts (x0.3), LogisticRegression(C=30, balanced)",
         ),
         _Candidate(
-            "svm_word_meta", ("word", "meta"),
+            "svm_word_meta_rules", ("word", "meta", "rules"),
             lambda seed: LinearSVC(C=1.0, class_weight="balanced", random_state=seed),
-            "word TF-IDF + metadata (x0.1), LinearSVC(C=1, balanced)",
+            "word TF-IDF + metadata (x0.1) + rule counts (x0.3), LinearSVC(C=1, balanced)",
         ),
         _Candidate(
-            "cnb_word_meta", ("word", "meta"),
+            "cnb_word_meta_rules", ("word", "meta", "rules"),
             lambda seed: ComplementNB(alpha=0.01),
-            "word TF-IDF + metadata (x0.1), ComplementNB(alpha=0.01)",
+            "word TF-IDF + metadata (x0.1) + rule counts (x0.3), ComplementNB(alpha=0.01)",
         ),
     ]
 
 
-def _pipeline(cand: _Candidate, seed: int) -> Pipeline:
+def _pipeline(cand: _Candidate, seed: int, exclude_identity_terms: bool = False) -> Pipeline:
     if cand.blocks == ("plain",):
         features = ColumnTransformer([("word", TfidfVectorizer(), 0)], sparse_threshold=1.0)
     else:
         features = _features(cand.blocks)
-    return Pipeline([("features", features), ("clf", cand.make_clf(seed))])
+    return Pipeline([
+        ("identity", IdentityTermFilter(enabled=exclude_identity_terms)),
+        ("features", features),
+        ("clf", cand.make_clf(seed)),
+    ])
 
 
 def _scores(clf: BaseEstimator, X: Any) -> NDArray[np.float64]:
@@ -365,6 +393,12 @@ class TrainedModel:
         seed: the seed used everywhere.
         inputs: training files (``path``, ``sha256``), filled by :func:`train_cli`.
         train_seconds: wall time of :func:`train_model` (not written to metrics.json or card.md).
+        identity_effect: grouped-CV ROC/PR-AUC of the selected candidate with and without
+            nationality/ethnicity terms, and the paired PR-AUC difference (shipped minus other).
+        oof_labels: labels in training order (for the plots).
+        oof_probability: out-of-fold calibrated probabilities of the selected candidate.
+        oof_scores: out-of-fold decision scores of the selected candidate and the baseline (the
+            pooled ranking behind the card's PR-AUC).
     """
 
     estimator: CalibratedClassifierCV
@@ -377,6 +411,10 @@ class TrainedModel:
     seed: int
     inputs: list[dict[str, str]] = field(default_factory=list)
     train_seconds: float = 0.0
+    identity_effect: dict[str, Any] = field(default_factory=dict)
+    oof_labels: NDArray[np.int_] | None = None
+    oof_probability: NDArray[np.float64] | None = None
+    oof_scores: dict[str, NDArray[np.float64]] = field(default_factory=dict)
 
 
 def _fold_ids(y: NDArray[np.int_], groups: Sequence[str], n_splits: int, seed: int) -> NDArray[np.int_]:
@@ -394,6 +432,35 @@ def _fold_ids(y: NDArray[np.int_], groups: Sequence[str], n_splits: int, seed: i
     return fold
 
 
+def _oof_scores(
+    cands: Sequence[_Candidate], X: NDArray[np.object_], y: NDArray[np.int_], folds: NDArray[np.int_],
+    seed: int, say: Callable[[str], None] | None,
+) -> dict[str, NDArray[np.float64]]:
+    """Out-of-fold decision scores of each candidate; feature blocks are fitted once per fold."""
+    oof: dict[str, NDArray[np.float64]] = {c.name: np.zeros(y.size) for c in cands}
+    needed = sorted({b for c in cands for b in c.blocks if b != "plain"}, key=list(_BLOCKS).index)
+    for k in range(int(folds.max()) + 1):
+        tr, te = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
+        if needed:
+            full = _features(needed)
+            Xtr_all = sp.csr_matrix(full.fit_transform(X[tr]))
+            Xte_all = sp.csr_matrix(full.transform(X[te]))
+            slices = full.output_indices_
+        for cand in cands:
+            if cand.blocks == ("plain",):
+                pipe = _pipeline(cand, seed).fit(X[tr], y[tr])
+                oof[cand.name][te] = _scores(pipe, X[te])
+                continue
+            # The cached blocks carry BLOCK_WEIGHTS already (full uses the same weights), so slicing
+            # gives exactly what _pipeline(cand) would compute on this fold.
+            cols = np.concatenate([np.arange(slices[b].start, slices[b].stop) for b in cand.blocks])
+            clf = cand.make_clf(seed).fit(Xtr_all[:, cols], y[tr])
+            oof[cand.name][te] = _scores(clf, Xte_all[:, cols])
+        if say is not None:
+            say(f"fold {k + 1}: {te.size} held-out ads, {int(y[te].sum())} fraudulent")
+    return oof
+
+
 def train_model(
     records: list[LabelledAd],
     seed: int = 0,
@@ -401,6 +468,7 @@ def train_model(
     n_splits: int = N_SPLITS,
     n_boot: int = 1000,
     log: Callable[[str], None] | None = None,
+    exclude_identity_terms: bool = False,
 ) -> TrainedModel:
     """Compare model families by grouped CV, then fit and calibrate the best on all records.
 
@@ -420,6 +488,10 @@ def train_model(
         n_splits: CV folds (default 5).
         n_boot: bootstrap resamples per interval.
         log: optional callback receiving progress lines.
+        exclude_identity_terms: remove nationality and ethnicity terms from the text before any
+            feature sees it (:class:`scoring.features.IdentityTermFilter`), in CV and in the
+            final model. The selected candidate is also cross-validated with the opposite setting
+            and both results are kept in :attr:`TrainedModel.identity_effect`.
 
     Returns:
         The :class:`TrainedModel`.
@@ -436,27 +508,13 @@ def train_model(
     X = ad_frame([r.text for r in records], [r.metadata for r in records])
     folds = _fold_ids(y, groups, n_splits, seed)
     cands = _candidates()
+    X_raw = X
+    X = IdentityTermFilter(enabled=exclude_identity_terms).fit(X_raw).transform(X_raw)
 
-    oof: dict[str, NDArray[np.float64]] = {c.name: np.zeros(y.size) for c in cands}
-    for k in range(n_splits):
-        tr, te = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
-        full = _features(("word", "char", "meta"))
-        Xtr_all = sp.csr_matrix(full.fit_transform(X[tr]))
-        Xte_all = sp.csr_matrix(full.transform(X[te]))
-        slices = full.output_indices_
-        for cand in cands:
-            if cand.blocks == ("plain",):
-                pipe = _pipeline(cand, seed).fit(X[tr], y[tr])
-                oof[cand.name][te] = _scores(pipe, X[te])
-                continue
-            # The cached blocks carry BLOCK_WEIGHTS already (full uses the same weights), so slicing
-            # gives exactly what _pipeline(cand) would compute on this fold.
-            cols = np.concatenate([np.arange(slices[b].start, slices[b].stop) for b in cand.blocks])
-            clf = cand.make_clf(seed).fit(Xtr_all[:, cols], y[tr])
-            oof[cand.name][te] = _scores(clf, Xte_all[:, cols])
-        say(f"fold {k + 1}/{n_splits}: {te.size} held-out ads, {int(y[te].sum())} fraudulent")
+    oof = _oof_scores(cands, X, y, folds, seed, say)
 
     results: dict[str, dict[str, Any]] = {}
+    oof_prob: dict[str, NDArray[np.float64]] = {}
     for cand in cands:
         s = oof[cand.name]
         prob = np.zeros(y.size)
@@ -465,6 +523,7 @@ def train_model(
             prob[this] = _sigmoid_fit_apply(s[other], y[other], s[this], seed)
         ranking = summarise(y, s, groups=groups, n_boot=n_boot, seed=seed, metrics=("roc_auc", "pr_auc"))
         calib = summarise(y, prob, groups=groups, n_boot=n_boot, seed=seed, metrics=("brier", "ece"))
+        oof_prob[cand.name] = prob
         metrics = {name: ci.as_dict() for name, ci in {**ranking, **calib}.items()}
         results[cand.name] = {"description": cand.description, "metrics": metrics}
         say(f"{cand.name}: PR-AUC {ranking['pr_auc']}, ROC-AUC {ranking['roc_auc']}, "
@@ -475,12 +534,31 @@ def train_model(
     gain: MetricCI = paired_bootstrap_diff(pr_auc, y, oof[selected], oof[baseline], groups=groups,
                                            n_boot=n_boot, seed=seed)
     say(f"selected {selected} (PR-AUC gain over baseline {gain})")
-
     chosen = next(c for c in cands if c.name == selected)
+
+    # The effect of removing identity terms: the selected candidate under the other setting.
+    X_other = IdentityTermFilter(enabled=not exclude_identity_terms).fit(X_raw).transform(X_raw)
+    s_other = _oof_scores([chosen], X_other, y, folds, seed, None)[chosen.name]
+    other = summarise(y, s_other, groups=groups, n_boot=n_boot, seed=seed, metrics=("roc_auc", "pr_auc"))
+    diff = paired_bootstrap_diff(pr_auc, y, oof[selected], s_other, groups=groups, n_boot=n_boot, seed=seed)
+    with_terms, without_terms = (other, results[selected]["metrics"]) if exclude_identity_terms else (
+        results[selected]["metrics"], other)
+    identity_effect = {
+        "exclude_identity_terms": exclude_identity_terms,
+        "with_identity_terms": {k: (v.as_dict() if isinstance(v, MetricCI) else v)
+                                for k, v in with_terms.items() if k in ("roc_auc", "pr_auc")},
+        "without_identity_terms": {k: (v.as_dict() if isinstance(v, MetricCI) else v)
+                                   for k, v in without_terms.items() if k in ("roc_auc", "pr_auc")},
+        "pr_auc_shipped_minus_other": diff.as_dict(),
+    }
+    say(f"identity terms {'removed' if exclude_identity_terms else 'kept'}; other setting: "
+        f"PR-AUC {other['pr_auc']}, shipped minus other {diff}")
+
     estimator = CalibratedClassifierCV(
-        _pipeline(chosen, seed), method="sigmoid", cv=PredefinedSplit(folds), ensemble=False
+        _pipeline(chosen, seed, exclude_identity_terms), method="sigmoid", cv=PredefinedSplit(folds),
+        ensemble=False,
     )
-    estimator.fit(X, y)
+    estimator.fit(X_raw, y)
     _compact_vocabularies(estimator)
     say("fitted the selected model on all ads and its sigmoid calibrator on out-of-fold scores")
 
@@ -514,6 +592,10 @@ def train_model(
         cv=cv,
         seed=seed,
         train_seconds=time.perf_counter() - started,
+        identity_effect=identity_effect,
+        oof_labels=y,
+        oof_probability=oof_prob[selected],
+        oof_scores={selected: oof[selected], baseline: oof[baseline]},
     )
 
 
@@ -596,7 +678,7 @@ class JobRiskModel:
         row = sp.csr_matrix(features.transform(ad_frame([text], [metadata or {}])))
         weights = _linear_weights(pipe[-1]) * sign
         if self._feature_names is None:
-            self._feature_names = np.asarray(features.get_feature_names_out())
+            self._feature_names = np.asarray(pipe.named_steps["features"].get_feature_names_out())
         contrib = row.data * weights[row.indices]
         order = np.lexsort((row.indices, -np.abs(contrib)))[:k]
         out = []
@@ -624,7 +706,18 @@ def _versions() -> dict[str, str]:
         "numpy": np.__version__,
         "scipy": scipy.__version__,
         "skops": skops.__version__,
+        "spacy": _version_of("spacy"),
+        "matplotlib": _version_of("matplotlib"),
     }
+
+
+def _version_of(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
 
 
 def _metrics_doc(model: TrainedModel, name: str) -> dict[str, Any]:
@@ -637,6 +730,7 @@ def _metrics_doc(model: TrainedModel, name: str) -> dict[str, Any]:
         "metrics": model.candidates[model.selected]["metrics"],
         "baseline_metrics": model.candidates[model.baseline]["metrics"],
         "pr_auc_gain_over_baseline": model.pr_auc_gain,
+        "identity_terms": model.identity_effect,
         "candidates": model.candidates,
         "cv": model.cv,
         "data": model.data,
@@ -704,6 +798,9 @@ def _card(model: TrainedModel, name: str) -> str:
         if inp.get("role") == "exclude":
             lines.append(f"| `{inp['path']}` | ids dropped before combining | `{inp['sha256']}` | - | - |")
             continue
+        if inp.get("role") == "indicators":
+            lines.append(f"| `{inp['path']}` | rule lexicon (rule-category features) | `{inp['sha256']}` | - | - |")
+            continue
         counts = model.data["by_source"].get(Path(inp["path"]).name, {})
         lines.append(f"| `{inp['path']}` | training | `{inp['sha256']}` | {counts.get('rows', '-')} | "
                      f"{counts.get('fraudulent', '-')} |")
@@ -747,7 +844,49 @@ def _card(model: TrainedModel, name: str) -> str:
         lines.append(
             f"| {cname}: {res['description']} | {_fmt(m['pr_auc'])} | {_fmt(m['roc_auc'])} | {_fmt(m['brier'])} |"
         )
+    eff = model.identity_effect
+    if eff:
+        w, wo = eff["with_identity_terms"], eff["without_identity_terms"]
+        lines += [
+            "",
+            "## Nationality and ethnicity terms",
+            "",
+            "Mentions of nationality or ethnicity are common in legitimate ads too, and using them as risk",
+            "raises bias concerns (Hundman et al., \"Always Lurking\", AIES 2018). The setting",
+            "`ADWATCH_MODEL_EXCLUDE_IDENTITY_TERMS=true` (`AppSettings.model_exclude_identity_terms`) removes",
+            "the DIG lexicon terms (`data/memex-dig-lexicons`: nationalities, ethnicities) from the text before",
+            "any feature sees it. Effect on the selected candidate, same grouped folds:",
+            "",
+            "| setting | PR-AUC | ROC-AUC |",
+            "|---|---|---|",
+            f"| identity terms kept | {_fmt(w['pr_auc'])} | {_fmt(w['roc_auc'])} |",
+            f"| identity terms removed | {_fmt(wo['pr_auc'])} | {_fmt(wo['roc_auc'])} |",
+            "",
+            (
+                f"This model was trained with the terms **{'removed' if eff['exclude_identity_terms'] else 'kept'}**; "
+                f"PR-AUC of this setting minus the other (paired group bootstrap): "
+                f"{_fmt(eff['pr_auc_shipped_minus_other'])}."
+            ),
+            "`adwatch bias-report` measures flag rate and mean risk by mentioned nationality, ethnicity and",
+            "language over stored or scored ads.",
+        ]
     lines += [
+        "",
+        "## Risk in adwatch",
+        "",
+        "- **Job ads**: `risk = 1 - (1 - p) * (1 - rule_risk)`, where `p` is this model's calibrated",
+        "  probability and `rule_risk = 1 - prod_c (1 - w_c)` over the rule-indicator categories found",
+        "  (`w_c` = the strongest weight in category `c`, from `config/indicators/*.yml`). The combination is",
+        "  monotone: a strong indicator such as `document_request` or `recruitment_fee` never lowers the risk,",
+        "  and a higher `p` never lowers it (`scoring/scorer.py`). Bands low/medium/high use the thresholds",
+        "  in `AppSettings.bands`.",
+        "- **Escort and other ads**: `risk = rule_risk`, an indicator-based score. No public labelled escort",
+        "  ads exist, so this score is **not calibrated** and is not a probability; this model is not used.",
+        "",
+        "## Figures",
+        "",
+        "Out-of-fold, grouped CV: `pr_curve.png` (precision-recall, selected model and baseline) and",
+        "`reliability.png` (reliability diagram of the calibrated out-of-fold probabilities).",
         "",
         "## Software",
         "",
@@ -784,6 +923,14 @@ def save_model(model: TrainedModel, out_dir: Path, name: str) -> Path:
     unexpected = sorted(set(sio.get_untrusted_types(file=path)) - set(TRUSTED_TYPES))
     if unexpected:
         raise ModelError(f"{path}: holds types not in TRUSTED_TYPES: {unexpected}")
+    if model.oof_labels is not None and model.oof_probability is not None:
+        from scoring.evaluate import plot_pr_curve, plot_reliability
+
+        if model.oof_scores:
+            plot_pr_curve(model.oof_labels, model.oof_scores, folder / "pr_curve.png",
+                          title=f"{name}: grouped CV, out of fold")
+        plot_reliability(model.oof_labels, model.oof_probability, folder / "reliability.png",
+                         title=f"{name}: grouped CV, out of fold")
     doc = _metrics_doc(model, name)
     (folder / "metrics.json").write_text(json.dumps(doc, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     (folder / "card.md").write_text(_card(model, name), encoding="utf-8")
@@ -836,7 +983,10 @@ def _display_path(path: Path) -> str:
         return Path(path).as_posix()
 
 
-def train_cli(data: list[Path], out_dir: Path, name: str, exclude: Path | None, seed: int = 0) -> Path:
+def train_cli(
+    data: list[Path], out_dir: Path, name: str, exclude: Path | None, seed: int = 0,
+    exclude_identity_terms: bool | None = None,
+) -> Path:
     """Load data, train, save, and print progress and figures (for ``adwatch train``).
 
     Args:
@@ -845,6 +995,9 @@ def train_cli(data: list[Path], out_dir: Path, name: str, exclude: Path | None, 
         name: artifact folder name (e.g. ``job-risk-0.1.0``).
         exclude: optional file of ids to drop (see :func:`scoring.datasets.load_labelled`).
         seed: seed for splits, solvers and bootstrap.
+        exclude_identity_terms: remove nationality/ethnicity terms from the model's features;
+            ``None`` reads ``AppSettings.model_exclude_identity_terms`` (env
+            ``ADWATCH_MODEL_EXCLUDE_IDENTITY_TERMS``, default False).
 
     Returns:
         The artifact folder ``out_dir/name``.
@@ -864,10 +1017,20 @@ def train_cli(data: list[Path], out_dir: Path, name: str, exclude: Path | None, 
     records = load_labelled([Path(p) for p in data], Path(exclude) if exclude else None)
     n_pos = sum(r.label for r in records)
     console.print(f"{len(records)} ads, {n_pos} fraudulent, {len({r.group for r in records})} groups")
-    model = train_model(records, seed=seed, log=lambda msg: console.print(f"  {msg}"))
+    if exclude_identity_terms is None:
+        from config.settings import get_settings
+
+        exclude_identity_terms = bool(getattr(get_settings(), "model_exclude_identity_terms", False))
+    model = train_model(records, seed=seed, log=lambda msg: console.print(f"  {msg}"),
+                        exclude_identity_terms=exclude_identity_terms)
     model.inputs = [{"path": _display_path(p), "sha256": file_sha256(Path(p)), "role": "train"} for p in data]
     if exclude:
         model.inputs.append({"path": _display_path(exclude), "sha256": file_sha256(Path(exclude)), "role": "exclude"})
+    if "rules" in model.selected.split("_"):  # the selected model reads rule-category counts
+        from config.settings import get_settings
+
+        for yml in sorted(Path(get_settings().indicators_dir).glob("*.en.yml")):  # the lexicons RuleEngine(lang="en") reads
+            model.inputs.append({"path": _display_path(yml), "sha256": file_sha256(yml), "role": "indicators"})
 
     table = Table(title="Grouped 5-fold CV, out of fold (95% group-bootstrap intervals)")
     table.add_column("candidate", no_wrap=True)

@@ -1,0 +1,187 @@
+"""Bias report: flag rate and mean risk by the nationality, ethnicity and language an ad mentions.
+
+Mentions of nationality or ethnicity are common in legitimate ads too, and detectors that use them
+flag some groups more often (Hundman et al., "Always Lurking: Understanding and Mitigating Bias in
+Online Human Trafficking Detection", AIES 2018). This module measures, for each group mentioned,
+how many ads mention it, what share of them is flagged (band medium or high) and their mean risk,
+beside the same figures for all ads and for ads that mention no group of that dimension.
+
+Groups come from the DIG lexicons (USC ISI, ``data/memex-dig-lexicons``, via
+:func:`scoring.features.identity_lexicon`):
+
+* ``nationality``: a term of ``nationalities/nationality.json`` (``"Brazilian"``);
+* ``ethnicity``: a term of ``ethnicities/ethnicities.txt`` or a category name of
+  ``ethnicity-nationality-reference.json`` that is not a nationality (``"Asian"``, ``"Latina"``);
+* ``language``: a nationality adjective used as a language: followed by ``speaking``,
+  ``speaker(s)`` or ``language``, or preceded by ``speak(s)``, ``fluent in``, ``fluency in``,
+  ``native`` or ``bilingual`` (``"Spanish-speaking"``, ``"fluent in Portuguese"``).
+
+Scoring never imports storage: callers pass ``(text, risk, band)`` triples; ``cli/modeling.py``
+reads them from the database or a scored JSONL file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from scoring.features import IdentityLexicon, identity_lexicon
+
+__all__ = ["DIMENSIONS", "FLAGGED_BANDS", "BiasReport", "GroupStats", "bias_report", "mentioned_groups"]
+
+DIMENSIONS: tuple[str, ...] = ("nationality", "ethnicity", "language")
+"""The dimensions reported, in order."""
+
+FLAGGED_BANDS = frozenset({"medium", "high"})
+"""Bands that count as flagged (the ad enters the analyst queue; see ``config.settings.Bands``)."""
+
+_LANG_AFTER = r"(?:[\s-]+(?:speaking|speakers?|language))"
+_LANG_BEFORE = r"(?:(?:speaks?|fluent\s+in|fluency\s+in|native|bilingual)\s+(?:\w+\s+(?:and|or)\s+)?)"
+
+
+@lru_cache(maxsize=8)
+def _patterns(nationalities: tuple[str, ...], ethnicities: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+    def alt(terms: tuple[str, ...]) -> str:
+        return "|".join(re.escape(t).replace(r"\ ", r"[\s-]+") for t in sorted(terms, key=lambda t: (-len(t), t)))
+
+    nat, eth = alt(nationalities), alt(ethnicities)
+    word = r"(?<![\w-]){body}s?(?![\w])"
+    return (
+        re.compile(word.format(body=f"({nat})"), re.IGNORECASE),
+        re.compile(word.format(body=f"({eth})"), re.IGNORECASE),
+        re.compile(rf"(?<![\w-])({nat}){_LANG_AFTER}(?![\w])|{_LANG_BEFORE}({nat})(?![\w-])", re.IGNORECASE),
+    )
+
+
+def mentioned_groups(text: str, lexicon: IdentityLexicon | None = None) -> dict[str, set[str]]:
+    """The groups ``text`` mentions, per dimension.
+
+    Args:
+        text: an ad text.
+        lexicon: the terms (default: :func:`scoring.features.identity_lexicon` of the shipped folder).
+
+    Returns:
+        ``{"nationality": {...}, "ethnicity": {...}, "language": {...}}``; each group is the lexicon
+        term in title case (``"South African"``); matching is case-insensitive, whole words, plural
+        ``s`` allowed.
+    """
+    lex = lexicon or identity_lexicon()
+    nat_re, eth_re, lang_re = _patterns(lex.nationalities, lex.ethnicities)
+
+    def canon(term: str) -> str:
+        t = " ".join(re.split(r"[\s-]+", term.lower()))
+        return t.title()
+
+    out: dict[str, set[str]] = {d: set() for d in DIMENSIONS}
+    out["nationality"] = {canon(m.group(1)) for m in nat_re.finditer(text)}
+    nat_spans = [m.span() for m in nat_re.finditer(text)]
+    out["ethnicity"] = {  # "African" inside "South African" is the nationality, not another mention
+        canon(m.group(1)) for m in eth_re.finditer(text)
+        if not any(s <= m.start() and m.end() <= e for s, e in nat_spans)
+    }
+    out["language"] = {canon(m.group(1) or m.group(2)) for m in lang_re.finditer(text)}
+    return out
+
+
+@dataclass(slots=True)
+class GroupStats:
+    """Figures for the ads of one group.
+
+    Attributes:
+        n: ads in the group.
+        flagged: ads whose band is medium or high.
+        risk_sum: sum of their risks (for the mean).
+    """
+
+    n: int = 0
+    flagged: int = 0
+    risk_sum: float = 0.0
+
+    def add(self, risk: float, flagged: bool) -> None:
+        """Count one ad."""
+        self.n += 1
+        self.flagged += int(flagged)
+        self.risk_sum += float(risk)
+
+    def as_dict(self, digits: int = 4) -> dict[str, float | int | None]:
+        """``{"n", "flagged", "flag_rate", "mean_risk"}`` (rates ``None`` for an empty group)."""
+        return {
+            "n": self.n,
+            "flagged": self.flagged,
+            "flag_rate": round(self.flagged / self.n, digits) if self.n else None,
+            "mean_risk": round(self.risk_sum / self.n, digits) if self.n else None,
+        }
+
+
+@dataclass
+class BiasReport:
+    """Flag rate and mean risk overall and per mentioned group.
+
+    Attributes:
+        overall: all ads.
+        groups: dimension -> group -> stats; an ad mentioning two groups counts in both.
+        none: dimension -> stats of the ads that mention no group of that dimension.
+        source: what was read (a database URL without password, or a file path).
+    """
+
+    overall: GroupStats = field(default_factory=GroupStats)
+    groups: dict[str, dict[str, GroupStats]] = field(default_factory=lambda: {d: {} for d in DIMENSIONS})
+    none: dict[str, GroupStats] = field(default_factory=lambda: {d: GroupStats() for d in DIMENSIONS})
+    source: str = ""
+
+    def as_dict(self, min_n: int = 1) -> dict[str, object]:
+        """JSON-ready dict: ``source``, ``overall``, and per dimension ``none`` plus ``groups``
+        (``[{group, n, flagged, flag_rate, mean_risk}]``, by descending ``n`` then name; groups with
+        fewer than ``min_n`` ads left out)."""
+        dims: dict[str, object] = {}
+        for d in DIMENSIONS:
+            rows = [
+                {"group": g, **s.as_dict()}
+                for g, s in sorted(self.groups[d].items(), key=lambda kv: (-kv[1].n, kv[0]))
+                if s.n >= min_n
+            ]
+            dims[d] = {"none": self.none[d].as_dict(), "groups": rows}
+        return {"source": self.source, "overall": self.overall.as_dict(), **dims}
+
+
+def bias_report(
+    items: Iterable[tuple[str, float, str]],
+    *,
+    lexicon: IdentityLexicon | None = None,
+    lexicon_dir: Path | None = None,
+    source: str = "",
+) -> BiasReport:
+    """Compute the bias report over scored ads.
+
+    Args:
+        items: ``(text, risk, band)`` per ad; ``risk`` in [0, 1], ``band`` ``"low"``, ``"medium"``
+            or ``"high"`` (medium and high count as flagged, :data:`FLAGGED_BANDS`).
+        lexicon: the identity terms (default: loaded from ``lexicon_dir``).
+        lexicon_dir: the DIG lexicon folder (default: the shipped ``data/memex-dig-lexicons``).
+        source: label stored in the report.
+
+    Returns:
+        The :class:`BiasReport`.
+
+    Raises:
+        ValueError: a risk outside [0, 1] or an unknown band.
+    """
+    lex = lexicon or identity_lexicon(lexicon_dir)
+    report = BiasReport(source=source)
+    for i, (text, risk, band) in enumerate(items):
+        r = float(risk)
+        if not 0.0 <= r <= 1.0:
+            raise ValueError(f"ad {i}: risk {risk!r} outside [0, 1]")
+        if band not in ("low", "medium", "high"):
+            raise ValueError(f"ad {i}: unknown band {band!r}")
+        flagged = band in FLAGGED_BANDS
+        report.overall.add(r, flagged)
+        for d, groups in mentioned_groups(text or "", lex).items():
+            if not groups:
+                report.none[d].add(r, flagged)
+            for g in groups:
+                report.groups[d].setdefault(g, GroupStats()).add(r, flagged)
+    return report

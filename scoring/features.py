@@ -1,0 +1,257 @@
+"""Feature transformers of the job-ad risk model that scikit-learn does not provide.
+
+* :class:`RuleCategoryCounts`: the rule engine's indicator categories (``scoring.rules.RuleEngine``,
+  lexicons in ``config/indicators/*.yml``) counted per ad, as ``log1p`` counts, one column per
+  category. This puts the stated signs (ILO forced-labour indicators, Employer Pays Principle, ...)
+  into the model beside the words.
+* :class:`IdentityTermFilter`: removes mentions of nationalities and ethnicities (the DIG lexicons in
+  ``data/memex-dig-lexicons``) from the ad text before any other feature sees it, so the model
+  cannot use them (Hundman et al., "Always Lurking: Understanding and Mitigating Bias in Online
+  Human Trafficking Detection", AIES 2018). Switched on by
+  ``AppSettings.model_exclude_identity_terms``.
+* :func:`identity_lexicon`: the nationality and ethnicity terms, shared with :mod:`scoring.bias`.
+
+Both transformers take the model's input frame (:func:`scoring.model.ad_frame`: a 2-D ``object``
+array whose column 0 is the cleaned text) or, for :class:`RuleCategoryCounts`, a 1-D array of
+texts, and keep only plain parameters and fitted lists, so skops can store them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = [
+    "IdentityLexicon",
+    "IdentityTermFilter",
+    "RuleCategoryCounts",
+    "default_lexicon_dir",
+    "identity_lexicon",
+]
+
+
+def default_lexicon_dir() -> Path:
+    """The shipped DIG lexicons: ``<project>/data/memex-dig-lexicons``."""
+    from config.settings import PROJECT_ROOT
+
+    return PROJECT_ROOT / "data" / "memex-dig-lexicons"
+
+
+# --------------------------------------------------------------------------- identity lexicon
+
+
+class IdentityLexicon:
+    """Nationality and ethnicity terms from the DIG lexicons (USC ISI, MIT licence).
+
+    Attributes:
+        nationalities: nationality adjectives from ``nationalities/nationality.json`` (199, e.g.
+            ``"Brazilian"``), lower case.
+        ethnicities: ethnicity terms from ``ethnicities/ethnicities.txt`` and the category names of
+            ``ethnicities/ethnicity-nationality-reference.json`` that are not nationalities
+            (``"asian"``, ``"latina"``, ``"caucasian"``...), lower case. Misspelling variants
+            (``expanded-dictionaries.json``) are left out: they are escort-ad spellings.
+    """
+
+    def __init__(self, nationalities: Iterable[str], ethnicities: Iterable[str]) -> None:
+        self.nationalities: tuple[str, ...] = tuple(sorted({_norm(t) for t in nationalities if _norm(t)}))
+        nat = set(self.nationalities)
+        self.ethnicities: tuple[str, ...] = tuple(sorted({_norm(t) for t in ethnicities if _norm(t)} - nat))
+
+    @property
+    def terms(self) -> tuple[str, ...]:
+        """All terms, nationalities and ethnicities, sorted."""
+        return tuple(sorted({*self.nationalities, *self.ethnicities}))
+
+
+def _norm(term: str) -> str:
+    return " ".join(str(term).lower().split())
+
+
+@lru_cache(maxsize=4)
+def identity_lexicon(lexicon_dir: Path | None = None) -> IdentityLexicon:
+    """Load the nationality and ethnicity terms from ``lexicon_dir`` (default: :func:`default_lexicon_dir`).
+
+    Raises:
+        FileNotFoundError: a lexicon file is missing (the message names it).
+        ValueError: a lexicon file is not the expected JSON list / text list.
+    """
+    root = Path(lexicon_dir) if lexicon_dir is not None else default_lexicon_dir()
+    nat_file = root / "nationalities" / "nationality.json"
+    eth_file = root / "ethnicities" / "ethnicities.txt"
+    ref_file = root / "ethnicities" / "ethnicity-nationality-reference.json"
+    for f in (nat_file, eth_file, ref_file):
+        if not f.is_file():
+            raise FileNotFoundError(f"{f}: identity lexicon file not found")
+    nationalities = json.loads(nat_file.read_text(encoding="utf-8"))
+    if not isinstance(nationalities, list):
+        raise ValueError(f"{nat_file}: expected a JSON list of terms")  # noqa: TRY004 - bad file content
+    ethnicities = [ln.strip() for ln in eth_file.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    reference = json.loads(ref_file.read_text(encoding="utf-8"))
+    if not isinstance(reference, list):
+        raise ValueError(f"{ref_file}: expected a JSON list of {{category, entries}}")  # noqa: TRY004
+    for entry in reference:
+        ethnicities.extend(entry.get("category", []))
+    return IdentityLexicon(nationalities, ethnicities)
+
+
+@lru_cache(maxsize=8)
+def _term_regex(terms: tuple[str, ...]) -> re.Pattern[str]:
+    # Longest first so "south african" wins over "african"; whole words only; plural "s" allowed.
+    alts = sorted(terms, key=lambda t: (-len(t), t))
+    body = "|".join(re.escape(t).replace(r"\ ", r"[\s-]+") for t in alts)
+    return re.compile(rf"(?<![\w-])(?:{body})s?(?![\w-])", re.IGNORECASE)
+
+
+class IdentityTermFilter(TransformerMixin, BaseEstimator):
+    """Remove nationality and ethnicity mentions from the text column of the model's input frame.
+
+    Args:
+        enabled: if False the transformer passes its input through unchanged (the default model).
+        lexicon_dir: folder of the DIG lexicons (``None``: :func:`default_lexicon_dir`), read in
+            :meth:`fit`; the terms are then stored in ``terms_`` so a saved model does not need
+            the folder.
+
+    Fitted attributes:
+        terms_: list of lower-case terms removed (empty when ``enabled`` is False).
+
+    Input: a 2-D ``object`` array (column 0 = text, other columns passed through) or a 1-D array
+    / list of texts. Output: the same shape and type, texts with each term replaced by one space.
+    """
+
+    def __init__(self, enabled: bool = True, lexicon_dir: str | None = None) -> None:
+        self.enabled = enabled
+        self.lexicon_dir = lexicon_dir
+
+    def fit(self, X: Any, y: Any = None) -> IdentityTermFilter:
+        """Read the lexicon (when enabled). Returns ``self``."""
+        if self.enabled:
+            lex = identity_lexicon(Path(self.lexicon_dir) if self.lexicon_dir else None)
+            self.terms_ = list(lex.terms)
+        else:
+            self.terms_ = []
+        return self
+
+    def transform(self, X: Any) -> Any:
+        """Return ``X`` with the terms removed from its texts (a copy; ``X`` is not changed)."""
+        check_is_fitted(self, "terms_")
+        if not self.terms_:
+            return X
+        regex = _term_regex(tuple(self.terms_))
+        arr = np.asarray(X, dtype=object)
+        out = arr.copy()
+        if out.ndim == 1:
+            for i, t in enumerate(out):
+                out[i] = regex.sub(" ", str(t))
+        else:
+            for i in range(out.shape[0]):
+                out[i, 0] = regex.sub(" ", str(out[i, 0]))
+        return out
+
+    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True
+        tags.input_tags.string = True
+        tags.requires_fit = True
+        return tags
+
+
+# --------------------------------------------------------------------------- rule categories
+
+_CACHE: dict[tuple[str, str], tuple[str, ...]] = {}
+_CACHE_MAX = 100_000
+
+
+def _engine(indicators_dir: str | None) -> Any:
+    from scoring.rules import default_engine
+
+    return default_engine(Path(indicators_dir) if indicators_dir else None)
+
+
+def _categories_of(texts: list[str], indicators_dir: str | None) -> list[tuple[str, ...]]:
+    """Indicator categories (with repeats) per text for ad type ``job``, memoised per text."""
+    key_dir = indicators_dir or ""
+    missing = [t for t in dict.fromkeys(texts) if (key_dir, t) not in _CACHE]
+    if missing:
+        engine = _engine(indicators_dir)
+        if len(_CACHE) + len(missing) > _CACHE_MAX:
+            _CACHE.clear()
+        for text, analysis in zip(missing, engine.analyze_detailed((t, "job") for t in missing), strict=True):
+            _CACHE[(key_dir, text)] = tuple(sorted(h.category for h in analysis.indicators))
+    return [_CACHE[(key_dir, t)] for t in texts]
+
+
+class RuleCategoryCounts(TransformerMixin, BaseEstimator):
+    """Counts of the rule engine's indicator categories per ad, ``log1p``-scaled, as a sparse matrix.
+
+    The rule engine (:class:`scoring.rules.RuleEngine`, ad type ``"job"``) runs once per distinct
+    text per process; results are memoised, so the folds of a cross-validation share them.
+
+    Args:
+        indicators_dir: folder of indicator YAML files (``None``: the settings' ``indicators_dir``).
+        column: the column of a 2-D input that holds the text (ignored for 1-D input).
+
+    Fitted attributes:
+        categories_: sorted list of the job-ad indicator categories of the rule engine at fit time
+            (one output column each; categories added to the YAML later are ignored until refit).
+        n_features_in_: 1 (one text column) or the frame's width.
+
+    Input: a 2-D ``object`` array (text in ``column``) or a 1-D array / list of str, n rows.
+    Output: ``scipy.sparse.csr_matrix`` float32 of shape (n, len(categories_)).
+    """
+
+    def __init__(self, indicators_dir: str | None = None, column: int = 0) -> None:
+        self.indicators_dir = indicators_dir
+        self.column = column
+
+    def _texts(self, X: Any) -> list[str]:
+        arr = np.asarray(X, dtype=object)
+        if arr.ndim == 2:
+            arr = arr[:, self.column]
+        elif arr.ndim != 1:
+            raise ValueError(f"expected 1-D texts or a 2-D frame, got {arr.ndim}-D input")
+        return [str(t) for t in arr]
+
+    def fit(self, X: Any, y: Any = None) -> RuleCategoryCounts:
+        """Record the rule engine's job-ad categories. Returns ``self``."""
+        arr = np.asarray(X, dtype=object)
+        self.n_features_in_ = 1 if arr.ndim == 1 else int(arr.shape[1])
+        engine = _engine(self.indicators_dir)
+        cats = {info["category"] for info in engine.indicator_catalog().values() if "job" in info["ad_types"]}
+        self.categories_ = sorted(cats)
+        return self
+
+    def transform(self, X: Any) -> sp.csr_matrix:
+        """Return the (n, len(categories_)) ``log1p`` count matrix."""
+        check_is_fitted(self, "categories_")
+        texts = self._texts(X)
+        index = {c: j for j, c in enumerate(self.categories_)}
+        rows: list[int] = []
+        cols: list[int] = []
+        vals: list[float] = []
+        for i, cats in enumerate(_categories_of(texts, self.indicators_dir)):
+            counts: dict[int, int] = {}
+            for c in cats:
+                if c in index:
+                    counts[index[c]] = counts.get(index[c], 0) + 1
+            for j, n in sorted(counts.items()):
+                rows.append(i)
+                cols.append(j)
+                vals.append(math.log1p(n))
+        data: NDArray[np.float32] = np.asarray(vals, dtype=np.float32)
+        return sp.csr_matrix((data, (rows, cols)), shape=(len(texts), len(self.categories_)), dtype=np.float32)
+
+    def get_feature_names_out(self, input_features: Any = None) -> NDArray[np.object_]:
+        """``["<category>", ...]`` in column order."""
+        check_is_fitted(self, "categories_")
+        return np.asarray(self.categories_, dtype=object)
