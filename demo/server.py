@@ -12,11 +12,10 @@ import logging
 import signal
 import sys
 import threading
-import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
@@ -195,12 +194,11 @@ class DemoServer:
         self.stop()
 
 
-def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def run_demo_site(host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve the demo board in the foreground until Ctrl-C (or SIGTERM), printing its URL.
+    """Serve the demo board in the foreground until Ctrl-C (SIGINT) or SIGTERM, printing its URL.
+
+    The signal handlers only set an event that the main thread waits on, so a signal can never
+    interrupt the server half-way through starting or stopping.
 
     Args:
         host: IPv4 address to bind (``127.0.0.1``: this machine only).
@@ -209,18 +207,18 @@ def run_demo_site(host: str = "127.0.0.1", port: int = 8000) -> None:
     Raises:
         OSError: the port is taken or the host cannot be bound.
     """
-    previous = None
+    stop = threading.Event()
+    previous: dict[int, Any] = {}
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            previous[signum] = signal.signal(signum, lambda _signum, _frame: stop.set())
     try:
         with DemoServer(host, port) as srv:
             print(f"adwatch demo board at {srv.base_url}/  (jobs: {srv.url('/jobs/')}, "
                   f"classifieds: {srv.url('/classifieds/')}); press Ctrl-C to stop", flush=True)
-            try:
-                while srv.running:
-                    time.sleep(0.5)
-            except KeyboardInterrupt:
-                print("stopping demo board", flush=True)
+            while srv.running and not stop.wait(0.5):
+                pass
+            print("stopping demo board", flush=True)
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -499,3 +499,22 @@ def test_run_demo_site_serves_until_sigterm() -> None:
     assert proc.returncode == 0
     assert "stopping demo board" in out
     assert err == ""
+
+
+def test_run_demo_site_stops_on_ctrl_c() -> None:
+    import signal
+    import subprocess
+    import sys
+
+    code = "from demo.server import run_demo_site; run_demo_site(port=0)"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=ROOT)
+    try:
+        assert proc.stdout is not None
+        assert "http://127.0.0.1:" in proc.stdout.readline()
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert (proc.returncode, out.strip(), err) == (0, "stopping demo board", "")
