@@ -249,28 +249,6 @@ def queue(
     _show_queue(_settings(db).database_url, top=top, min_risk=min_risk, fmt=fmt, site=site, ad_type=ad_type)
 
 
-@app.command()
-def runs(
-    limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs, newest first.")] = 20,
-    db: DbOption = None,
-) -> None:
-    """List crawl runs with their status and main stats."""
-    from storage.repository import list_runs
-
-    with _sessions(_settings(db).database_url)() as session:
-        rows = list_runs(session, limit)
-        table = Table(title="Crawl runs")
-        for col in ("run", "site", "status", "started", "finished", "pages", "ads", "new"):
-            table.add_column(col)
-        for r in rows:
-            s = r.stats or {}
-            table.add_row(str(r.id), r.site, r.status, f"{r.started_at:%Y-%m-%d %H:%M:%S}",
-                          f"{r.finished_at:%Y-%m-%d %H:%M:%S}" if r.finished_at else "-",
-                          str(s.get("response_received_count", 0)), str(s.get("item_scraped_count", 0)),
-                          str(s.get("adwatch/stored/inserted", 0)))
-    console.print(table)
-
-
 # ---------------------------------------------------------------- scoring ----------------------
 @app.command()
 def score(
@@ -358,11 +336,13 @@ def _register() -> None:
     """Add the commands that live in their own modules (one module per area)."""
     from cli.detection import evaluate_extraction, evaluate_indicators
     from cli.modeling import bias_report, evaluate
+    from cli.ops import register as register_ops
 
     app.command("evaluate-extraction")(evaluate_extraction)
     app.command("evaluate-indicators")(evaluate_indicators)
     app.command("evaluate")(evaluate)
     app.command("bias-report")(bias_report)
+    register_ops(app)  # db upgrade, schedule, runs, purge
 
 
 _register()

@@ -61,6 +61,30 @@ class CrawlSettings(BaseModel):
     store_batch_size: int = Field(100, ge=1, description="ads per database write")
 
 
+DEV_HMAC_KEY = "adwatch-dev-only-hmac-key-change-me"
+"""Development placeholder for :attr:`AppSettings.hmac_key`. NOT a secret: set ``ADWATCH_HMAC_KEY``
+in any real installation (the scheduler and exports warn while it is in use)."""
+
+
+class SchedulerSettings(BaseModel):
+    """``adwatch schedule`` settings (APScheduler 3.x).
+
+    ``misfire_grace_time`` is applied through the scheduler's ``job_defaults`` (a scheduler keyword
+    of that name is silently ignored: agronholm/apscheduler#292): a nightly crawl whose time passed
+    while the scheduler was down still runs if it starts within this many seconds.
+    """
+
+    misfire_grace_time: int = Field(6 * 3600, ge=1, description="seconds a late job may still start")
+    jobdir: Path = Path(".adwatch/jobs")
+    """Folder of per-site Scrapy JOBDIRs (relative to the working directory)."""
+    max_workers: int = Field(4, ge=1, description="crawls that may run at the same time (one per site)")
+    default_cron: str = "0 2 * * *"
+    """Cron expression for enabled profiles without a ``[schedule]`` table."""
+    default_timezone: str = "UTC"
+    rescore_check_minutes: int = Field(30, ge=1, description="how often to look for a new model version")
+    crawl_timeout: int = Field(12 * 3600, ge=60, description="seconds before a crawl subprocess is stopped")
+
+
 class AppSettings(BaseSettings):
     """All adwatch settings in one object.
 
@@ -77,6 +101,11 @@ class AppSettings(BaseSettings):
         indicators_dir: folder of ``*.yml`` indicator lexicons.
         model_exclude_identity_terms: train the job-ad model with nationality and ethnicity
             terms removed from its features (``ADWATCH_MODEL_EXCLUDE_IDENTITY_TERMS=true``).
+        hmac_key: secret for the keyed HMAC that links entities (phones, e-mails) across ads
+            without storing them in exports. Default :data:`DEV_HMAC_KEY`, a development
+            placeholder: set ``ADWATCH_HMAC_KEY`` in production. Changing it breaks links to
+            entities stored under the old key.
+        scheduler: ``adwatch schedule`` settings.
     """
 
     model_config = SettingsConfigDict(env_prefix="ADWATCH_", env_nested_delimiter="__", extra="ignore")
@@ -92,6 +121,8 @@ class AppSettings(BaseSettings):
     model_exclude_identity_terms: bool = False
     """Train the job-ad model without nationality and ethnicity terms (DIG lexicons in
     ``data/memex-dig-lexicons``; see ``scoring.features.IdentityTermFilter``). Read by ``adwatch train``."""
+    hmac_key: str = DEV_HMAC_KEY  # development default, clearly not a secret: override in production
+    scheduler: SchedulerSettings = SchedulerSettings()
 
 
 @lru_cache(maxsize=1)

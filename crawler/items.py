@@ -130,6 +130,12 @@ class AdItem:
 
     http_status: int | None = None
     """HTTP status of the response the page came from, when known."""
+    etag: str | None = None
+    """The response's ``ETag`` validator, for conditional requests on the next crawl."""
+    last_modified: str | None = None
+    """The response's ``Last-Modified`` validator, for conditional requests on the next crawl."""
+    raw_html: str | None = None
+    """The page's HTML, kept only when ``ADWATCH_STORE_RAW_HTML`` is on (purged by ``adwatch purge``)."""
     score: Any = None
     """The :class:`scoring.types.Score` set by ``ScoreAdPipeline`` (None before scoring or when
     scoring is switched off)."""

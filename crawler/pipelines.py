@@ -1,21 +1,33 @@
-"""Item pipelines: normalise -> dedupe -> score -> store.
+"""Item pipelines: normalise -> dedupe -> score -> store, and the JOBDIR guard of resumable crawls.
 
-Each is a ``<Verb><Noun>Pipeline`` built with ``from_crawler``; a switched-off one raises
+Each pipeline is a ``<Verb><Noun>Pipeline`` built with ``from_crawler``; a switched-off one raises
 ``NotConfigured``. Database writes are batched (``ADWATCH_STORE_BATCH_SIZE`` ads per transaction).
+:class:`~crawler.spiders.base.AdStatusItem` objects (an ad page answered 304, or is gone) pass
+through the first three pipelines untouched and are written by :class:`StoreAdPipeline`.
+
+Crash safety: a batch is one transaction, so a crawl killed at any point leaves each ad stored
+completely or not at all; the canonical URL is unique, so a re-run never stores an ad twice. With
+a ``JOBDIR`` the crawl resumes: see :class:`JobdirGuardExtension`.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import logging
-from dataclasses import asdict
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 
 from crawler.items import AdItem
+from crawler.spiders.base import AdStatusItem
 from crawler.text import canonicalize_url
 
 log = logging.getLogger(__name__)
@@ -43,12 +55,14 @@ class NormalizeAdPipeline:
         self.crawler = crawler
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler) -> "NormalizeAdPipeline":
+    def from_crawler(cls, crawler: Crawler) -> NormalizeAdPipeline:
         """Build the pipeline."""
         return cls(crawler)
 
     def process_item(self, item: AdItem) -> AdItem:
         """Return ``item`` normalised in place."""
+        if isinstance(item, AdStatusItem):
+            return item
         for name in ("title", "body", "employer", "location_raw", "salary_raw", "contact_raw", "posted_raw"):
             value = getattr(item, name, None)
             if isinstance(value, str):
@@ -73,7 +87,7 @@ class DedupeAdPipeline:
         self.seen: set[str] = set()
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler) -> "DedupeAdPipeline":
+    def from_crawler(cls, crawler: Crawler) -> DedupeAdPipeline:
         """Build the pipeline."""
         return cls(crawler)
 
@@ -83,6 +97,8 @@ class DedupeAdPipeline:
         Raises:
             DropItem: a duplicate.
         """
+        if isinstance(item, AdStatusItem):
+            return item
         if item.canonical_url in self.seen:
             self.crawler.stats.inc_value("adwatch/items/dropped_duplicate")
             raise DropItem(f"duplicate ad in this crawl: {item.canonical_url}")
@@ -101,7 +117,7 @@ class ScoreAdPipeline:
         self.scorer = scorer
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler) -> "ScoreAdPipeline":
+    def from_crawler(cls, crawler: Crawler) -> ScoreAdPipeline:
         """Build the pipeline and its Scorer.
 
         Raises:
@@ -115,6 +131,8 @@ class ScoreAdPipeline:
 
     def process_item(self, item: AdItem) -> AdItem:
         """Attach the ad's Score as ``item.score``; count ads per band in the stats."""
+        if isinstance(item, AdStatusItem):
+            return item
         from scoring.types import Ad
 
         metadata = {
@@ -140,15 +158,134 @@ def _json_safe(value: Any) -> Any:
     return str(value)
 
 
+RUN_MARKER = "adwatch-run.json"
+"""File in a JOBDIR recording the crawl run that owns it (``run_id``, ``state``, ``done_runs``)."""
+
+LOCK_FILE = "adwatch.lock"
+"""File in a JOBDIR locked (``flock``) by the crawl using it; the OS releases it when the process dies."""
+
+SCRAPY_STATE = ("requests.queue", "requests.seen", "spider.state")
+"""What Scrapy keeps in a JOBDIR: consistent only after a clean close."""
+
+
+@dataclass
+class JobdirState:
+    """What :class:`JobdirGuardExtension` found in the JOBDIR (``crawler.adwatch_jobdir``).
+
+    Attributes:
+        path: the JOBDIR.
+        previous_run: the crawl run that last owned it and did not finish, or None.
+        unclean: True when that run died without closing (SIGKILL, power loss): Scrapy's files
+            were discarded.
+        done_runs: unfinished runs whose stored ads this crawl need not fetch again.
+    """
+
+    path: Path
+    previous_run: int | None = None
+    unclean: bool = False
+    done_runs: list[int] = field(default_factory=list)
+    lock: IO[str] | None = None
+
+    def write_marker(self, run_id: int, state: str) -> None:
+        """Record ``run_id`` as the JOBDIR's owner in ``state`` (``running`` or ``stopped``), atomically."""
+        tmp = self.path / (RUN_MARKER + ".tmp")
+        tmp.write_text(json.dumps({"run_id": run_id, "state": state, "done_runs": self.done_runs}), encoding="utf-8")
+        os.replace(tmp, self.path / RUN_MARKER)
+
+    def clear_marker(self) -> None:
+        """The crawl finished: the next one starts afresh."""
+        (self.path / RUN_MARKER).unlink(missing_ok=True)
+
+    def discard_scrapy_state(self) -> None:
+        """Remove Scrapy's queue, seen-requests and spider state from the JOBDIR."""
+        for name in SCRAPY_STATE:
+            target = self.path / name
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink(missing_ok=True)
+
+
+class JobdirGuardExtension:
+    """Guard a resumable crawl's ``JOBDIR`` (a Scrapy extension; ``NotConfigured`` without JOBDIR).
+
+    Built before Scrapy's scheduler opens the JOBDIR, it
+
+    1. locks ``JOBDIR/adwatch.lock`` (``flock``): a second crawl on the same JOBDIR fails at once;
+    2. reads ``JOBDIR/adwatch-run.json``. ``state == "running"`` while we hold the lock means the
+       previous owner died without closing (SIGKILL). Scrapy writes its queue state only on a clean
+       close, so its files are then inconsistent (seen fingerprints of requests whose children
+       were never queued): they are discarded, and the crawl resumes from the database instead:
+       detail pages whose ads the unfinished runs already stored are skipped
+       (``IncrementalDownloaderMiddleware``). After a clean stop (SIGTERM/Ctrl-C, ``stopped``)
+       Scrapy's own resume is kept as well;
+    3. after a complete crawl, removes Scrapy's state so that the next scheduled crawl of the site
+       fetches everything again (Scrapy would otherwise filter every request as already seen).
+
+    Raises:
+        RuntimeError: another live process holds the JOBDIR.
+    """
+
+    def __init__(self, state: JobdirState) -> None:
+        self.state = state
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> JobdirGuardExtension:
+        """Lock and inspect the JOBDIR; publish the result as ``crawler.adwatch_jobdir``."""
+        jobdir = crawler.settings.get("JOBDIR")
+        if not jobdir:
+            raise NotConfigured("no JOBDIR: crawl not resumable")
+        path = Path(jobdir)
+        path.mkdir(parents=True, exist_ok=True)
+        lock = open(path / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 - held for the crawl's life
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise RuntimeError(f"JOBDIR {path} is in use by another crawl (lock {path / LOCK_FILE})") from None
+        state = JobdirState(path=path, lock=lock)
+        try:
+            marker = json.loads((path / RUN_MARKER).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            marker = None
+        if marker and isinstance(marker.get("run_id"), int):
+            state.previous_run = marker["run_id"]
+            state.unclean = marker.get("state") == "running"
+            state.done_runs = sorted({*marker.get("done_runs", []), marker["run_id"]})
+            if state.unclean:
+                state.discard_scrapy_state()
+                log.warning("JOBDIR %s: run %s died without closing; Scrapy state discarded, resuming from the "
+                            "database", path, state.previous_run)
+        elif any((path / name).exists() for name in SCRAPY_STATE):
+            log.info("JOBDIR %s: resuming Scrapy state without an adwatch run marker", path)
+        crawler.adwatch_jobdir = state  # type: ignore[attr-defined]
+        crawler.stats.set_value("adwatch/resume/unclean", state.unclean)
+        ext = cls(state)
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        return ext
+
+    def spider_closed(self, spider: Any, reason: str) -> None:
+        """After a complete crawl, drop Scrapy's state (else tomorrow's crawl would find every request
+        already "seen" and fetch nothing); after a stop, keep it to resume. Release the lock."""
+        if reason == "finished" or reason.startswith("closespider"):
+            self.state.discard_scrapy_state()
+        if self.state.lock is not None:
+            self.state.lock.close()
+            self.state.lock = None
+
+
 class StoreAdPipeline:
     """Store ads, scores, hits and entities in the database, ``batch_size`` ads per transaction.
 
-    Opens a crawl run at start; at the end flushes the last batch and records the run's status
-    (``finished``, or ``interrupted`` for a shutdown, ``failed`` otherwise) and stats. Counters:
-    ``adwatch/stored/inserted``, ``adwatch/stored/updated``, ``adwatch/stored/unchanged``.
+    Opens a crawl run at start (marking dead ``running`` runs ``interrupted`` first); at the end
+    flushes the last batch and records the run's status (``finished``, or ``interrupted`` for a
+    shutdown, ``failed`` otherwise) and stats. :class:`AdStatusItem` ``seen`` touches an ad
+    (``last_seen``), ``gone`` expires it. Counters: ``adwatch/stored/inserted``,
+    ``adwatch/stored/updated``, ``adwatch/stored/unchanged``, ``adwatch/stored/not_modified``,
+    ``adwatch/stored/expired``.
 
     Settings: ``ADWATCH_DATABASE_URL`` (default from ``config.settings``), ``ADWATCH_SITE``,
-    ``ADWATCH_STORE_BATCH_SIZE``, ``ADWATCH_STORE_ENABLED``.
+    ``ADWATCH_STORE_BATCH_SIZE``, ``ADWATCH_STORE_ENABLED``, ``JOBDIR`` (resumable crawl).
     """
 
     def __init__(self, crawler: Crawler, database_url: str, batch_size: int) -> None:
@@ -156,12 +293,14 @@ class StoreAdPipeline:
         self.database_url = database_url
         self.batch_size = batch_size
         self.buffer: list[Any] = []
+        self.seen: list[str] = []
+        self.gone: list[tuple[str, str]] = []
         self.run_id: int | None = None
         self.engine: Any = None
         self.sessions: Any = None
 
     @classmethod
-    def from_crawler(cls, crawler: Crawler) -> "StoreAdPipeline":
+    def from_crawler(cls, crawler: Crawler) -> StoreAdPipeline:
         """Build the pipeline; connect the ``spider_closed`` signal that records the run.
 
         Raises:
@@ -180,40 +319,81 @@ class StoreAdPipeline:
         return pipe
 
     def open_spider(self) -> None:
-        """Open the database and start a crawl run."""
+        """Open the database (migrating it if needed) and start a crawl run."""
         from storage.db import make_engine, make_session_factory
-        from storage.repository import start_run
+        from storage.models import CrawlRun
+        from storage.repository import mark_dead_runs, start_run
 
         self.engine = make_engine(self.database_url)
         self.sessions = make_session_factory(self.engine)
         site = self.crawler.settings.get("ADWATCH_SITE") or getattr(self.crawler.spider, "name", "crawl")
         profile = getattr(self.crawler.spider, "profile", None)
         site = getattr(profile, "name", None) or site
+        jobdir: JobdirState | None = getattr(self.crawler, "adwatch_jobdir", None)
         with self.sessions.begin() as session:
-            self.run_id = start_run(session, site).id
+            previous = jobdir.previous_run if jobdir else None
+            if previous is not None and session.get(CrawlRun, previous) is None:
+                previous = None  # killed after writing the marker, before its run was committed
+            forced = [previous] if jobdir and jobdir.unclean and previous is not None else []
+            interrupted = mark_dead_runs(session, run_ids=forced)
+            run = start_run(session, site, jobdir=str(jobdir.path) if jobdir else None, resumed_from=previous)
+            self.run_id = run.id
+            if jobdir is not None:
+                # written before the commit: a kill in between leaves a marker naming a run that
+                # does not exist (handled above), never a committed run without a marker
+                jobdir.write_marker(self.run_id, "running")
+        if interrupted:
+            log.warning("crawl runs %s were left running by dead processes: marked interrupted", interrupted)
+        if jobdir is not None:
+            self.crawler.stats.set_value("adwatch/resume/from_runs", list(jobdir.done_runs))
         self.crawler.stats.set_value("adwatch/run_id", self.run_id)
 
-    def process_item(self, item: AdItem) -> AdItem:
-        """Buffer the ad; write the buffer when it holds ``batch_size`` ads."""
-        self.buffer.append(item)
-        if len(self.buffer) >= self.batch_size:
+    def process_item(self, item: Any) -> Any:
+        """Buffer the ad (or status news); write the buffer when it holds ``batch_size`` entries."""
+        if isinstance(item, AdStatusItem):
+            if item.status == "seen":
+                self.seen.append(item.canonical_url)
+            else:
+                self.gone.append((item.canonical_url, item.reason))
+        else:
+            self.buffer.append(item)
+        if len(self.buffer) + len(self.seen) + len(self.gone) >= self.batch_size:
             self.flush()
         return item
 
     def flush(self) -> None:
-        """Write the buffered ads in one transaction (nothing already stored is touched on error)."""
-        if not self.buffer:
+        """Write the buffered ads and status news in one transaction (all or nothing).
+
+        A unique-key race with a concurrent writer (two crawls storing the same new ad) is retried
+        once: the retry finds the other writer's row and updates it.
+        """
+        if not (self.buffer or self.seen or self.gone):
             return
-        from storage.repository import upsert_ads
+        from sqlalchemy.exc import IntegrityError
+
+        from storage.repository import mark_expired, touch_ads, upsert_ads
 
         records = [self._record(item) for item in self.buffer]
-        with self.sessions.begin() as session:
-            counts = upsert_ads(session, records, run_id=self.run_id)
+        for attempt in (1, 2):
+            try:
+                with self.sessions.begin() as session:
+                    counts = upsert_ads(session, records, run_id=self.run_id)
+                    touched = touch_ads(session, self.seen, run_id=self.run_id)
+                    expired = mark_expired(session, self.gone, run_id=self.run_id)
+                break
+            except IntegrityError:
+                if attempt == 2:
+                    raise
+                log.warning("concurrent insert of the same ads; retrying the batch once")
         stats = self.crawler.stats
         stats.inc_value("adwatch/stored/inserted", counts.inserted)
         stats.inc_value("adwatch/stored/updated", counts.updated)
         stats.inc_value("adwatch/stored/unchanged", counts.unchanged)
+        stats.inc_value("adwatch/stored/not_modified", touched)
+        stats.inc_value("adwatch/stored/expired", expired)
         self.buffer.clear()
+        self.seen.clear()
+        self.gone.clear()
 
     @staticmethod
     def _record(item: AdItem) -> Any:
@@ -236,7 +416,8 @@ class StoreAdPipeline:
         return AdRecord(
             canonical_url=item.canonical_url, url=item.url, site=item.site or "unknown",
             ad_type=item.ad_type or "other", text=scoring_text(item), content_sha256=item.content_sha256,
-            fields=fields, score=rec_score,
+            fields=fields, score=rec_score, etag=getattr(item, "etag", None),
+            last_modified=getattr(item, "last_modified", None), raw_html=getattr(item, "raw_html", None),
         )
 
     def close_spider(self) -> None:
@@ -254,4 +435,11 @@ class StoreAdPipeline:
         stats["finish_reason"] = reason
         with self.sessions.begin() as session:
             finish_run(session, self.run_id, status, stats)
+        jobdir: JobdirState | None = getattr(self.crawler, "adwatch_jobdir", None)
+        if jobdir is not None:
+            if status == "finished":
+                jobdir.clear_marker()
+            else:
+                jobdir.done_runs = sorted({*jobdir.done_runs, self.run_id})
+                jobdir.write_marker(self.run_id, "stopped")
         self.engine.dispose()

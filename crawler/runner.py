@@ -2,13 +2,18 @@
 
 Scrapy's reactor cannot be restarted, so one process runs one batch of crawls: all the
 :class:`CrawlJob` objects given to :func:`run_crawls` run together. Long-lived callers (the
-scheduler) run ``scrapy crawl`` in a subprocess instead.
+scheduler) run ``scrapy crawl`` in a subprocess instead: :func:`crawl_command` builds its argv and
+:func:`crawl_env` its environment (the database URL travels in the environment, not on the
+command line where ``ps`` would show a password).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from scrapy import signals
@@ -43,6 +48,70 @@ class CrawlResult:
         return self.stats.get(key, default)
 
 
+def app_scrapy_settings(app: AppSettings, *, log_level: str = "WARNING") -> dict[str, Any]:
+    """The Scrapy settings that come from ``app`` (politeness, batch size, region, log level).
+
+    The database URL is not among them (it may hold a password): pass it as the
+    ``ADWATCH_DATABASE_URL`` setting in-process, or in the environment to a subprocess.
+    """
+    crawl = app.crawl
+    return {
+        "USER_AGENT": crawl.user_agent,
+        "ROBOTSTXT_OBEY": crawl.obey_robots,
+        "DOWNLOAD_DELAY": crawl.download_delay,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrent_requests_per_domain,
+        "DOWNLOAD_TIMEOUT": crawl.download_timeout,
+        "DOWNLOAD_MAXSIZE": crawl.download_maxsize,
+        "DOWNLOAD_WARNSIZE": crawl.download_warnsize,
+        "AUTOTHROTTLE_ENABLED": crawl.autothrottle,
+        "ADWATCH_STORE_BATCH_SIZE": crawl.store_batch_size,
+        "ADWATCH_REGION": app.default_region,
+        "LOG_LEVEL": log_level,
+        "LOG_INSTALL_ROOT_HANDLER": True,
+    }
+
+
+def crawl_command(
+    profile: SiteProfile, *, jobdir: str | Path | None, app: AppSettings | None = None,
+    base_url: str | None = None, log_level: str = "INFO", overrides: dict[str, Any] | None = None,
+) -> list[str]:
+    """The argv of a ``scrapy crawl`` subprocess for ``profile`` (run it with :func:`crawl_env`).
+
+    Args:
+        profile: the site profile; its name is passed as ``-a profile=NAME`` (the subprocess finds
+            it in ``ADWATCH_SITES_DIR``).
+        jobdir: Scrapy JOBDIR (the crawl resumes from it), or None.
+        app: application settings for politeness values (default: :func:`get_settings`).
+        base_url: ``-a base_url=...`` for profiles with relative start URLs.
+        log_level: Scrapy's log level.
+        overrides: more ``-s NAME=VALUE`` settings.
+    """
+    app = app or get_settings()
+    values = app_scrapy_settings(app, log_level=log_level)
+    values.pop("LOG_INSTALL_ROOT_HANDLER", None)
+    if jobdir is not None:
+        values["JOBDIR"] = str(jobdir)
+    values.update(overrides or {})
+    argv = [sys.executable, "-m", "scrapy", "crawl", profile.spider, "-a", f"profile={profile.name}"]
+    if base_url:
+        argv += ["-a", f"base_url={base_url}"]
+    for key, value in values.items():
+        argv += ["-s", f"{key}={value}"]
+    return argv
+
+
+def crawl_env(app: AppSettings | None = None, database_url: str | None = None) -> dict[str, str]:
+    """Environment for a crawl subprocess: this one plus the Scrapy settings module, database and sites."""
+    app = app or get_settings()
+    return {
+        **os.environ,
+        "SCRAPY_SETTINGS_MODULE": "crawler.settings",
+        "ADWATCH_DATABASE_URL": database_url or app.database_url,
+        "ADWATCH_SITES_DIR": str(app.sites_dir),
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
 def build_settings(
     app: AppSettings | None = None, *, database_url: str | None = None, log_level: str = "WARNING",
     overrides: dict[str, Any] | None = None,
@@ -57,27 +126,11 @@ def build_settings(
     """
     app = app or get_settings()
     settings = get_project_settings()
-    if not settings.get("BOT_NAME") == "adwatch":  # scrapy.cfg not found from this working directory
+    if settings.get("BOT_NAME") != "adwatch":  # scrapy.cfg not found from this working directory
         settings.setmodule("crawler.settings", priority="project")
-    crawl = app.crawl
-    settings.setdict(
-        {
-            "USER_AGENT": crawl.user_agent,
-            "ROBOTSTXT_OBEY": crawl.obey_robots,
-            "DOWNLOAD_DELAY": crawl.download_delay,
-            "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrent_requests_per_domain,
-            "DOWNLOAD_TIMEOUT": crawl.download_timeout,
-            "DOWNLOAD_MAXSIZE": crawl.download_maxsize,
-            "DOWNLOAD_WARNSIZE": crawl.download_warnsize,
-            "AUTOTHROTTLE_ENABLED": crawl.autothrottle,
-            "ADWATCH_STORE_BATCH_SIZE": crawl.store_batch_size,
-            "ADWATCH_DATABASE_URL": database_url or app.database_url,
-            "ADWATCH_REGION": app.default_region,
-            "LOG_LEVEL": log_level,
-            "LOG_INSTALL_ROOT_HANDLER": True,
-        },
-        priority="cmdline",
-    )
+    values = app_scrapy_settings(app, log_level=log_level)
+    values["ADWATCH_DATABASE_URL"] = database_url or app.database_url
+    settings.setdict(values, priority="cmdline")
     if overrides:
         settings.setdict(overrides, priority="cmdline")
     return settings
@@ -138,6 +191,6 @@ def _attach_progress(crawler: Any, progress: Any, task: Any) -> None:
         progress.update(task, **counts)
 
     # keep references: signals hold weak references to receivers
-    crawler._adwatch_progress = (on_response, on_item)  # noqa: SLF001
+    crawler._adwatch_progress = (on_response, on_item)
     crawler.signals.connect(on_response, signal=signals.response_received)
     crawler.signals.connect(on_item, signal=signals.item_scraped)

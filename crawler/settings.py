@@ -34,6 +34,12 @@ REQUEST_FINGERPRINTER_CLASS = "crawler.fingerprint.CanonicalRequestFingerprinter
 
 DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.DropMediaDownloaderMiddleware": 50,
+    "crawler.middlewares.IncrementalDownloaderMiddleware": 60,
+}
+
+EXTENSIONS = {
+    # locks a JOBDIR and cleans Scrapy's state after a crash (NotConfigured without JOBDIR)
+    "crawler.pipelines.JobdirGuardExtension": 0,
 }
 
 ITEM_PIPELINES = {
@@ -50,6 +56,8 @@ ADWATCH_SCORE_ENABLED = True
 ADWATCH_STORE_BATCH_SIZE = 100
 ADWATCH_DATABASE_URL = None  # None: config.settings.AppSettings.database_url
 ADWATCH_SITE = None  # site name recorded on the crawl run and the ads
+ADWATCH_INCREMENTAL_ENABLED = True  # conditional requests + resume (crawler.middlewares)
+ADWATCH_STORE_RAW_HTML = False  # keep each ad page's HTML (removed by `adwatch purge`)
 
 FEEDS: dict = {}
 LOG_LEVEL = "INFO"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,6 +14,32 @@ from scrapy.http import Response, TextResponse
 
 from crawler.pages import parse_detail, parse_listing
 from crawler.profiles import SiteProfile, load_profile
+from crawler.text import canonicalize_url
+
+GONE_STATUSES = (404, 410)
+"""HTTP statuses that mean an ad page is gone for good (its stored ad becomes ``expired``)."""
+
+DETAIL_META = {"adwatch_detail": True, "handle_httpstatus_list": [304, *GONE_STATUSES]}
+"""Request meta of detail pages: marks them for the incremental middleware and lets 304/404/410
+reach :meth:`ProfileSpider.parse_detail` instead of being dropped by ``HttpErrorMiddleware``."""
+
+
+@dataclass
+class AdStatusItem:
+    """Not an ad but news about a stored one, for ``StoreAdPipeline`` (other pipelines pass it on).
+
+    Attributes:
+        canonical_url: the ad's key (the stable form of the detail page's URL).
+        status: ``"seen"`` (HTTP 304 Not Modified: unchanged, only ``last_seen`` moves) or
+            ``"gone"`` (404, 410, soft 404 or an "expired" page: the ad becomes ``expired``).
+        reason: why, for ``ad.expired_reason`` (``"HTTP 410"``, the parser's reason...).
+        http_status: the response status.
+    """
+
+    canonical_url: str
+    status: str
+    reason: str = ""
+    http_status: int | None = None
 
 
 class ProfileSpider(scrapy.Spider):
@@ -68,9 +95,14 @@ class ProfileSpider(scrapy.Spider):
         self._scheduled += 1
         return True
 
+    def stable_url(self, url: str) -> str:
+        """The stored key of a page URL: canonicalised and rewritten onto ``canonical_base``."""
+        return self._stable_url(canonicalize_url(url))
+
     def _follow(self, response: Response, url: str, callback: Any) -> Iterator[scrapy.Request]:
         if self._budget():
-            yield response.follow(url, callback=callback)
+            meta = dict(DETAIL_META) if callback == self.parse_detail else None
+            yield response.follow(url, callback=callback, meta=meta)
 
     async def start(self) -> AsyncIterator[Any]:
         """Yield a request for each start URL (treated as a listing page)."""
@@ -102,11 +134,25 @@ class ProfileSpider(scrapy.Spider):
                 yield from self._follow(page, url, self.parse)
 
     def parse_detail(self, response: Response) -> Iterator[Any]:
-        """Parse a detail page into zero or more AdItems (site, ad_type and status filled in)."""
+        """Parse a detail page into zero or more AdItems (site, ad_type and status filled in).
+
+        Incremental recrawl: a 304 (the conditional request matched) yields an
+        :class:`AdStatusItem` ``seen``; a 404/410, a soft 404 or an expired page yields an
+        :class:`AdStatusItem` ``gone``. Each AdItem carries the page's ``etag`` and
+        ``last_modified`` validators (and ``raw_html`` when ``ADWATCH_STORE_RAW_HTML`` is on).
+        """
+        stats = self.crawler.stats
+        if response.status == 304:
+            stats.inc_value("adwatch/pages/not_modified")
+            yield AdStatusItem(self.stable_url(response.url), "seen", "HTTP 304", 304)
+            return
+        if response.status in GONE_STATUSES:
+            stats.inc_value("adwatch/pages/gone")
+            yield AdStatusItem(self.stable_url(response.url), "gone", f"HTTP {response.status}", response.status)
+            return
         page = self._text(response)
         if page is None:
             return
-        stats = self.crawler.stats
         stats.inc_value("adwatch/pages/detail")
         result = parse_detail(page.text, page.url, self.profile, now=datetime.now(UTC))
         if result.jsonld_broken:
@@ -115,15 +161,28 @@ class ProfileSpider(scrapy.Spider):
         if result.expired:
             stats.inc_value("adwatch/pages/expired")
             self.logger.info("expired ad page: %s (%s)", page.url, result.reason)
+            yield AdStatusItem(self.stable_url(page.url), "gone", result.reason or "expired page", page.status)
             return
         if not result.items:
             stats.inc_value("adwatch/pages/no_item")
             self.logger.info("no ad found on %s (%s)", page.url, result.reason)
             return
+        keep_html = self.crawler.settings.getbool("ADWATCH_STORE_RAW_HTML")
         for item in result.items:
             item.canonical_url = self._stable_url(item.canonical_url or page.url)
             item.site = self.profile.name
             item.ad_type = item.ad_type or self.profile.ad_type
             item.http_status = page.status
+            # validators for conditional requests (AdItem fields to add in crawler/items.py; until
+            # then plain attributes, read with getattr by StoreAdPipeline)
+            item.etag = _header(page, b"ETag")
+            item.last_modified = _header(page, b"Last-Modified")
+            if keep_html:
+                item.raw_html = page.text
             stats.inc_value(f"adwatch/items/{item.source or 'html'}")
             yield item
+
+
+def _header(response: Response, name: bytes) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1").strip() or None if value else None

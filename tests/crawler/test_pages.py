@@ -275,7 +275,7 @@ def test_item_is_a_dataclass_with_every_field() -> None:
     assert names == [
         "url", "canonical_url", "site", "ad_type", "title", "body", "employer", "location_raw", "salary_raw",
         "salary_min", "salary_max", "salary_currency", "salary_period", "posted_raw", "posted_date",
-        "valid_through", "contact_raw", "fetched_at", "content_sha256", "source", "http_status", "score",
+        "valid_through", "contact_raw", "fetched_at", "content_sha256", "source", "http_status", "etag", "last_modified", "raw_html", "score",
     ]
 
 

@@ -1,0 +1,36 @@
+"""The scheduler's crawl task: a ``scrapy crawl`` subprocess with the site's JOBDIR and a log file."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from config.settings import get_settings
+from jobs.tasks import JobFailed, crawl_site, jobdir_for
+
+
+@pytest.fixture()
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("ADWATCH_DATABASE_URL", f"sqlite:///{tmp_path / 'adwatch.db'}")
+    monkeypatch.setenv("ADWATCH_SCHEDULER__JOBDIR", str(tmp_path / "jobs"))
+    monkeypatch.setenv("ADWATCH_MODELS_DIR", str(tmp_path / "no-models"))  # rules only: fast start
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def test_crawl_site_runs_a_resumable_subprocess_and_records_the_run(env, demo_server):
+    assert crawl_site("demo-classifieds", base_url=demo_server.base_url) == 0
+    con = sqlite3.connect(env / "adwatch.db")
+    assert con.execute("select count(*) from ad where site = 'demo-classifieds'").fetchone() == (50,)
+    jobdir = jobdir_for(get_settings(), "demo-classifieds")
+    assert con.execute("select status, jobdir from crawl_run").fetchall() == [("finished", str(jobdir))]
+    logs = list((env / "jobs" / "logs").glob("demo-classifieds-*.log"))
+    assert len(logs) == 1 and "Spider closed (finished)" in logs[0].read_text()
+    assert not (jobdir / "requests.seen").exists()  # a finished crawl leaves no Scrapy state behind
+
+
+def test_failed_crawl_names_its_log(env):
+    with pytest.raises(JobFailed, match=r"crawl of demo-jobs exited with status \d+; log: .*demo-jobs-"):
+        crawl_site("demo-jobs")  # relative start URLs and no base URL: the spider cannot start
