@@ -88,7 +88,7 @@ def schedule(
 ) -> None:
     """Run the nightly scheduler (APScheduler, jobs stored in the database) until Ctrl-C.
 
-    One crawl job per enabled site profile at its ``[schedule]`` cron time and time zone, each run
+    One crawl job per enabled site profile at the cron time and time zone of its schedule table, each run
     as a ``scrapy crawl`` subprocess that resumes from its JOBDIR, plus rescoring when a new model
     version is installed.
     """
