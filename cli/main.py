@@ -311,7 +311,7 @@ def score(
 def train(
     data: Annotated[list[Path], typer.Option("--data", help="Training files: DIFrauD-style JSONL (text, label) or EMSCAD CSV. Repeat or list several.")],
     out: Annotated[Path, typer.Option("--out", help="Folder that receives <name>/.")] = Path("models"),
-    name: Annotated[str, typer.Option("--name", help="Model folder name, <name>-<version>.")] = "job-risk-0.1.0",
+    name: Annotated[str, typer.Option("--name", help="Model folder name, <name>-<version>.")] = "job-risk-0.2.0",
     exclude: Annotated[Optional[Path], typer.Option("--exclude", help="CSV of EMSCAD job_ids to drop (e.g. overlap with another set).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     exclude_identity_terms: Annotated[Optional[bool], typer.Option("--exclude-identity-terms/--keep-identity-terms", help="Remove nationality and ethnicity terms from the model's features (default: ADWATCH_MODEL_EXCLUDE_IDENTITY_TERMS, off).", show_default=False)] = None,
@@ -343,6 +343,11 @@ def _register() -> None:
     app.command("evaluate")(evaluate)
     app.command("bias-report")(bias_report)
     register_ops(app)  # db upgrade, schedule, runs, purge
+
+    from cli.web import serve, users_app
+
+    app.command("serve")(serve)
+    app.add_typer(users_app, name="users")
 
 
 _register()

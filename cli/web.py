@@ -1,0 +1,130 @@
+"""``adwatch serve`` and ``adwatch users``: the review web app's commands.
+
+Registered in :mod:`cli.main` (``app.command("serve")(serve)``, ``app.add_typer(users_app, name="users")``).
+"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+err = Console(stderr=True)
+
+users_app = typer.Typer(help="Review-app accounts: add users, issue API tokens.", no_args_is_help=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option("--db", help="Database URL (default: ADWATCH_DATABASE_URL or sqlite:///./adwatch.db)."),
+]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def _settings(db: str | None, dev: bool = False):  # type: ignore[no-untyped-def]
+    from webapp.settings import WebSettings
+
+    try:
+        settings = WebSettings()
+    except Exception as exc:  # pydantic.ValidationError
+        raise _fail(f"bad configuration in ADWATCH_* environment variables:\n{exc}") from exc
+    updates: dict[str, object] = {}
+    if db:
+        updates["database_url"] = db
+    if dev:
+        updates["dev"] = True
+    return settings.model_copy(update=updates) if updates else settings
+
+
+def _sessions(url: str):  # type: ignore[no-untyped-def]
+    from storage.db import make_engine, make_session_factory
+    from storage.errors import StorageError
+
+    try:
+        return make_session_factory(make_engine(url))
+    except StorageError as exc:
+        raise _fail(str(exc), 1) from exc
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    dev: Annotated[bool, typer.Option("--dev", help="Development mode: accept a missing or placeholder ADWATCH_SECRET_KEY.")] = False,
+    db: DbOption = None,
+) -> None:
+    """Run the analysts' review web app (queue, ad pages, decisions, audit log, JSON API under /api/).
+
+    Needs ADWATCH_SECRET_KEY (a random value of at least 32 characters) unless --dev. Behind an HTTPS
+    proxy, session cookies are marked Secure from the X-Forwarded-Proto header of a trusted proxy
+    (uvicorn's FORWARDED_ALLOW_IPS, default 127.0.0.1).
+    """
+    import uvicorn
+
+    from storage.errors import StorageError
+    from webapp.app import create_app
+    from webapp.settings import InsecureSecretError
+
+    settings = _settings(db, dev)
+    try:
+        application = create_app(settings)
+    except InsecureSecretError as exc:
+        raise _fail(str(exc)) from exc
+    except StorageError as exc:
+        raise _fail(str(exc), 1) from exc
+    if settings.dev:
+        err.print("[yellow]development mode:[/] do not expose this server to other people")
+    uvicorn.run(application, host=host, port=port, proxy_headers=True, log_level="info")
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="User name (no spaces).")],
+    role: Annotated[str, typer.Option(help="analyst, supervisor, researcher or admin.")] = "analyst",
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input (first line).")] = False,
+    db: DbOption = None,
+) -> None:
+    """Add a review-app user with an argon2id password hash (asked for twice unless --password-stdin)."""
+    from webapp.security import make_hasher
+    from webapp.users import UserError, add_user
+
+    settings = _settings(db)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = getpass.getpass(f"password for {name}: ")
+        if getpass.getpass("again: ") != password:
+            raise _fail("the two passwords differ")
+    hasher = make_hasher(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
+    sessions = _sessions(settings.database_url)
+    with sessions() as session:
+        try:
+            user = add_user(session, hasher, name, role, password, actor="cli")
+        except UserError as exc:
+            raise _fail(str(exc)) from exc
+        session.commit()
+        typer.echo(f"added {user.username} ({user.role})")
+
+
+@users_app.command("token")
+def users_token(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    db: DbOption = None,
+) -> None:
+    """Print a new API bearer token for NAME (the previous token stops working). Shown once."""
+    from webapp.users import get_user, issue_token
+
+    settings = _settings(db)
+    sessions = _sessions(settings.database_url)
+    with sessions() as session:
+        user = get_user(session, name)
+        if user is None:
+            raise _fail(f"no user named {name!r} (add one with: adwatch users add {name} --role analyst)")
+        token = issue_token(session, user, actor="cli")
+        session.commit()
+    typer.echo(token)
