@@ -16,6 +16,13 @@ ratio = rules rate / tokenising rate (target >= 0.6).
 from __future__ import annotations
 
 import os
+import sys
+
+# Python puts this script's folder first on sys.path; a sibling module named like a standard one
+# (bench/queue.py) would then shadow it for every library imported below. Nothing here is imported
+# from bench/, so the folder is dropped.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
              "VECLIB_MAXIMUM_THREADS", "BLIS_NUM_THREADS"):
@@ -23,7 +30,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUME
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import sys  # noqa: E402
 import time  # noqa: E402
 from itertools import cycle, islice  # noqa: E402
 from pathlib import Path  # noqa: E402

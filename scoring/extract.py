@@ -424,6 +424,10 @@ class ContactExtractor:
         # "document" or "premium" (es/pt "um") never seed a region
         words_re = _trie(strong, o_zero=True)
         self._seed_re = re.compile(rf"(?<![^\W\d_])(?:oh?|l)?(?:{words_re})(?:{words_re}|oh?|l|\d)*")
+        # the same for ASCII text (most ads), where a letter is [a-z] in lower-cased text: an ASCII
+        # class in the look-behind, tried at every position, scans about a third faster
+        self._seed_ascii_re = re.compile(
+            rf"(?<![a-z])(?:oh?|l)?(?:{words_re})(?:{words_re}|oh?|l|\d)*", re.ASCII)
         id_words = _alt(lex.id_prefixes)
         self._date_re = re.compile(r"(?<![\d./-])(\d{1,2})([./-])(\d{1,2})\2(?:\d{4}|\d{2})(?![\d]|[./-]\d)")
         self._mask_res = [
@@ -531,7 +535,8 @@ class ContactExtractor:
             low = text.lower()
         if len(low) == len(text):
             y = self._seed_yield
-            seeds.extend((m.start(), m.end(), y * max(1, (m.end() - m.start()) // 3)) for m in self._seed_re.finditer(low))
+            seed_re = self._seed_ascii_re if low.isascii() else self._seed_re
+            seeds.extend((m.start(), m.end(), y * max(1, (m.end() - m.start()) // 3)) for m in seed_re.finditer(low))
         else:  # lower() changed lengths (rare non-ASCII letters): scan everything
             return [(0, len(text))] if seeds or text else []
         if not seeds:
@@ -1352,11 +1357,19 @@ class PlaceMatcher:
         # thousands of names through it fills its cache and slows tokenising every ad afterwards
         for value, surfaces in by_value.items():
             self._matcher.add(value, [Doc(nlp.vocab, words=x.split()) for x in surfaces])
+        # ORTH ids of every name's first word: a doc holding none of them has no place, and is
+        # told so by a set test instead of a PhraseMatcher run (most ads name no gazetteer place)
+        strings = nlp.vocab.strings
+        self._first_words = frozenset(strings.add(x.split()[0]) for x in self.names if x.split())
 
     def __call__(self, doc: Any) -> Any:
         """Write non-overlapping place spans (longest first) to ``doc.spans[spans_key]``."""
+        from spacy.attrs import ORTH
         from spacy.util import filter_spans
 
+        if self._first_words.isdisjoint(doc.to_array(ORTH).tolist()):
+            doc.spans[self.spans_key] = []
+            return doc
         doc.spans[self.spans_key] = filter_spans(self._matcher(doc, as_spans=True))
         return doc
 

@@ -10,8 +10,9 @@ fields). This module
   (NegEx window), cancelled by an exception phrase or suppressed by a sentence-level context rule,
   keeps one span per overlapping group within a category, and writes ``doc.spans["indicators"]``
   (label = indicator id) and ``doc.spans["indicators_negated"]`` (what was dropped, for audit);
-  :meth:`IndicatorMatcher.ad_type_scores` scores a doc's ad-type cues on demand (only ads whose type
-  is unknown need it);
+  the ad-type cue matches found by the same scan are kept in ``doc.user_data`` and
+  :meth:`IndicatorMatcher.ad_type_scores` scores them on demand (only ads whose type is unknown
+  need it);
 * builds the standard pipeline: :func:`build_pipeline` = ``spacy.blank(lang)`` + ``adwatch_indicators``
   (no sentencizer: sentence boundaries are checked cheaply where negation needs them).
 
@@ -39,6 +40,7 @@ import spacy
 import yaml
 from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
+from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc, Span
 from spacy.util import registry
 
@@ -564,6 +566,27 @@ def _pattern_anchor(pattern: list[dict[str, Any]], stop: set[str]) -> tuple[set[
     return min(clean or candidates, key=len), length
 
 
+def _required_words(pattern: list[dict[str, Any]]) -> list[set[str]]:
+    """For each *required* token of a Matcher pattern (no optional ``OP``) given as ``LOWER: "word"``
+    or ``LOWER: {IN: [...]}``, the set of lower-case words it accepts. A match needs one word of
+    every set; tokens with other constraints are not listed (they cannot be checked by a set)."""
+    out: list[set[str]] = []
+    for tok in pattern:
+        op = tok.get("OP", "1")
+        if op in ("!", "?", "*"):
+            continue
+        if op not in ("1", "+"):
+            m = _OP_RANGE.fullmatch(op)
+            if m is None or not m.group(1) or int(m.group(1)) < 1:
+                continue
+        lower = tok.get("LOWER")
+        if isinstance(lower, str):
+            out.append({lower})
+        elif isinstance(lower, dict) and set(lower) == {"IN"}:
+            out.append(set(lower["IN"]))
+    return out
+
+
 @registry.misc("adwatch.indicator_patterns.v1")
 def indicator_patterns_v1(path: str, language: str = "en") -> dict[str, Any]:
     """spaCy registry entry: the indicator set of ``path`` in JSON form, for
@@ -625,7 +648,18 @@ class IndicatorMatcher:
     # ---------------------------------------------------------------- building
 
     def _docs(self, phrases: Iterable[str]) -> list[Doc]:
-        return [self.nlp.make_doc(p) for p in phrases]
+        """Pattern docs, tokenised like ads but by a copy of the pipeline's tokenizer: the phrases
+        would otherwise fill the pipeline tokenizer's cache with thousands of entries, which slows
+        tokenising every ad afterwards (about 10% in ``bench/scoring_rules.py``)."""
+        tokenizer = getattr(self, "_pattern_tokenizer", None)
+        if tokenizer is None:
+            tokenizer = self.nlp.make_doc
+            if isinstance(self.nlp.tokenizer, Tokenizer):
+                copy = Tokenizer(self.nlp.vocab)
+                copy.from_bytes(self.nlp.tokenizer.to_bytes(exclude=["vocab"]), exclude=["vocab"])
+                tokenizer = copy
+            self._pattern_tokenizer = tokenizer
+        return [tokenizer(p) for p in phrases]
 
     def _seqs(self, phrases: Iterable[str]) -> list[tuple[str, ...]]:
         return [tuple(t.lower_ for t in d) for d in self._docs(phrases) if len(d)]
@@ -638,12 +672,16 @@ class IndicatorMatcher:
         is scanned once. Token patterns run in a ``Matcher`` only on small windows around their
         anchors: the rarest required literal token of each pattern (common words listed in
         ``matching.anchor_stopwords`` are avoided). Running a ``Matcher`` over whole docs costs more
-        than tokenising them; the windows keep the component cheap.
+        than tokenising them; the windows keep the component cheap, and a window that lacks one of
+        a pattern's required literal words (:func:`_required_words`) for every pattern is skipped.
         """
         vocab = self.nlp.vocab
         self.indicator_set = indicator_set
         self._phrase = PhraseMatcher(vocab, attr="LOWER")
         self._matchers: dict[str, Matcher] = {}
+        # per anchored indicator, per pattern: the LOWER hashes each required literal token allows;
+        # a window lacking any one of them cannot hold a match, so its Matcher call is skipped
+        self._required: dict[str, list[list[frozenset[int]]]] = {}
         self._full_matcher = Matcher(vocab, validate=True)
         self._has_full = False
         self._key: dict[int, str] = {}
@@ -656,12 +694,14 @@ class IndicatorMatcher:
             if ind.phrases:
                 self._phrase.add(ind.id, self._docs(ind.phrases))
             anchored, full = [], []
+            required: list[list[frozenset[int]]] = []
             for pat in ind.patterns:
                 words, length = _pattern_anchor(pat, stop)
                 if words is None or length is None:
                     full.append(list(pat))
                     continue
                 anchored.append(list(pat))
+                required.append([frozenset(vocab.strings.add(x) for x in req) for req in _required_words(pat)])
                 for w in words:
                     by_ind = self._anchors.setdefault(w, {})
                     by_ind[ind.id] = max(by_ind.get(ind.id, 0), length)
@@ -670,6 +710,7 @@ class IndicatorMatcher:
                     matcher = Matcher(vocab, validate=True)
                     matcher.add(ind.id, anchored, greedy="LONGEST")
                     self._matchers[ind.id] = matcher
+                    self._required[ind.id] = required
                 if full:
                     self._full_matcher.add(ind.id, full, greedy="LONGEST")
                     self._has_full = True
@@ -688,13 +729,18 @@ class IndicatorMatcher:
             label = f"__suppress_{i}"
             self._phrase.add(label, self._docs(rule.phrases))
             self._suppress_cats[vocab.strings.add(label)] = frozenset(rule.categories)
-        self._cues = PhraseMatcher(vocab, attr="LOWER")
+        # ad-type cues share the one PhraseMatcher scan; __call__ keeps their matches on the doc
         self._cue_info: dict[int, tuple[str, float]] = {}
+        self._cue_phrases: list[tuple[str, list[Doc]]] = []
         for i, (ad_type, weight, phrases) in enumerate(indicator_set.ad_type.cues):
             label = f"__adtype_{i}"
-            self._cues.add(label, self._docs(phrases))
+            docs = self._docs(phrases)
+            self._phrase.add(label, docs)
+            self._cue_phrases.append((label, docs))
             self._cue_info[vocab.strings.add(label)] = (ad_type, weight)
             vocab.strings.add(ad_type)
+        self._cues: PhraseMatcher | None = None  # built only for docs this component did not process
+        self._cue_user_key = f"{self.name}.ad_type_cues"
         neg = indicator_set.negation
         self._neg = neg
         self._cues_before = self._seqs(neg.cues_before)
@@ -703,6 +749,7 @@ class IndicatorMatcher:
         self._breakers = frozenset(b.lower() for b in neg.breakers)
         self._after_skip = frozenset(b.lower() for b in neg.after_skip)
         self._coordinators = self._seqs(neg.coordinators)
+        self._pattern_tokenizer = None  # built again (from the current tokenizer) if patterns change
 
     def initialize(
         self,
@@ -793,6 +840,9 @@ class IndicatorMatcher:
     def ad_type_scores(self, doc: Doc) -> dict[str, float]:
         """``{ad_type: score}`` for a processed ``doc`` (see ``ad_type`` in ``common.<lang>.yml``).
 
+        The cue matches are those this component stored on ``doc`` (``doc.user_data``); a doc it did
+        not process is scanned for the cues here.
+
         Each distinct cue phrase adds its weight once; each distinct category of an indicator at least
         ``indicator_min_weight`` heavy found in ``doc.spans[spans_key]`` (whatever the ad type) adds
         ``indicator_weight`` to the ad types its indicators list.
@@ -812,10 +862,20 @@ class IndicatorMatcher:
                 if (ad_type, ind.category) not in seen_cats:
                     seen_cats.add((ad_type, ind.category))
                     scores[ad_type] = scores.get(ad_type, 0.0) + bonus
+        stored = doc.user_data.get(self._cue_user_key)
+        if stored is not None and stored[0] == len(doc):
+            cue_matches = stored[1]
+        else:  # the doc did not pass through this component: scan for the cues now
+            if self._cues is None:
+                self._cues = PhraseMatcher(self.nlp.vocab, attr="LOWER")
+                for label, docs in self._cue_phrases:
+                    self._cues.add(label, docs)
+            cue_matches = self._cues(doc)
         seen: set[tuple[int, str]] = set()
-        for key, s, e in self._cues(doc):
+        for key, s, e in cue_matches:
             ad_type, weight = self._cue_info[key]
-            cue = (key, doc[s:e].text.lower())
+            # a token's LOWER is its text lower-cased, so one token needs no Span
+            cue = (key, doc[s].lower_ if e - s == 1 else doc[s:e].text.lower())
             if cue not in seen:
                 seen.add(cue)
                 scores[ad_type] = scores.get(ad_type, 0.0) + weight
@@ -844,11 +904,15 @@ class IndicatorMatcher:
         exc: dict[str, list[tuple[int, int]]] = {}
         suppressors: list[tuple[frozenset[str], int]] = []
         windows: dict[str, list[tuple[int, int]]] = {}
+        cue_matches: list[tuple[int, int, int]] = []
+        cue_info = self._cue_info
         n = len(doc)
         for key, s, e in self._phrase(doc):
             ind_id = self._key.get(key)
             if ind_id is not None:
                 raw.add((ind_id, s, e))
+            elif key in cue_info:
+                cue_matches.append((key, s, e))
             elif key == self._anchor_key:
                 for a_id, radius in self._anchors.get(doc[s].lower_, {}).items():
                     windows.setdefault(a_id, []).append((max(0, s - radius + 1), min(n, e + radius - 1)))
@@ -866,8 +930,13 @@ class IndicatorMatcher:
                         merged[-1] = (merged[-1][0], b)
                 else:
                     merged.append((a, b))
+            required = self._required[a_id]
             for a, b in merged:
-                for _key, s, e in matcher(doc[a:b]):
+                span = doc[a:b]
+                present = {t.lower for t in span}
+                if not any(all(not req.isdisjoint(present) for req in reqs) for reqs in required):
+                    continue
+                for _key, s, e in matcher(span):
                     raw.add((a_id, a + s, a + e))
         if self._has_full:
             for key, s, e in self._full_matcher(doc):
@@ -911,6 +980,7 @@ class IndicatorMatcher:
             chosen.append((ind_id, s, e))
         chosen.sort(key=lambda m: (m[1], m[2], m[0]))
         dropped.sort(key=lambda m: (m[1], m[2], m[0]))
+        doc.user_data[self._cue_user_key] = (n, cue_matches)
         doc.spans[self.spans_key] = [Span(doc, s, e, label=i) for i, s, e in chosen]
         doc.spans[self.negated_key] = [Span(doc, s, e, label=i) for i, s, e in dropped]
         return doc

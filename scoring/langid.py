@@ -84,8 +84,12 @@ class LanguageDetector:
         sample = text[:MAX_CHARS]
         if self._en_fast and sample.isascii():
             low = sample.lower()
-            if sum(1 for w in _EN_ONLY if w in low) >= EN_FAST_MIN:
-                return "en"
+            found = 0
+            for w in _EN_ONLY:  # stop at the EN_FAST_MIN-th word (most English ads reach it early)
+                if w in low:
+                    found += 1
+                    if found >= EN_FAST_MIN:
+                        return "en"
         if not any(c.isalpha() for c in sample):
             return self.default
         return str(self._ident.classify(sample)[0])

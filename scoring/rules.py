@@ -9,7 +9,8 @@ Usage::
 Each ad's language is taken from the item or detected (py3langid, restricted to the languages that
 have indicator files); one spaCy pipeline per language (``spacy.blank(lang)`` +
 ``adwatch_indicators``, no sentencizer) is built on first use, and :meth:`RuleEngine.analyze` streams
-items through it in batches, grouped by language, results in input order. Texts are folded by
+items through it in batches, grouped by language, results in input order (each text is tokenised
+once; the components are called directly, without ``nlp.pipe``). Texts are folded by
 :func:`scoring.normalize.normalize_text` (ftfy, zero-width characters, NFKC, digits, quotes) and,
 for indicators only, :func:`scoring.normalize.fold_obfuscation` (spaced-out letters, leetspeak);
 every offset returned is a character offset into the caller's text.
@@ -79,7 +80,7 @@ class RuleEngine:
         lang: force one language for every ad (no detection); ``None`` (default) detects each ad's
             language among the languages that have indicator files (:mod:`scoring.langid`), unless
             the item gives one.
-        batch_size: ads per ``nlp.pipe`` batch.
+        batch_size: ads read ahead and grouped by language before they are processed.
 
     One ``spacy.blank(lang)`` + ``adwatch_indicators`` pipeline per language, built on first use.
 
@@ -200,10 +201,16 @@ class RuleEngine:
             by_lang.setdefault(lang if lang in self.languages else self.lang, []).append(i)
         for lang, idx in by_lang.items():
             nlp, component = self._pipe(lang)
-            folded = [fold_obfuscation(batch[i][0]) for i in idx]
-            docs = nlp.pipe((f.text for f in folded), batch_size=self.batch_size)
-            for i, doc, mnorm in zip(idx, docs, folded):
+            # the components are called directly (same docs as nlp.pipe, without its generator and
+            # error-handler layers per ad)
+            make_doc = nlp.make_doc
+            procs = [proc for _name, proc in nlp.pipeline]
+            for i in idx:
                 norm, given, used_lang, detected = batch[i]
+                mnorm = fold_obfuscation(norm)
+                doc = make_doc(mnorm.text)
+                for proc in procs:
+                    doc = proc(doc)
                 out[i] = self._analysis(doc, component, norm, mnorm, given, region, used_lang, detected)
         return [a for a in out if a is not None]
 

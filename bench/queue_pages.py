@@ -3,8 +3,8 @@ p50/p95 time of queue pages served by the review app (``GET /api/queue`` and the
 
 Usage::
 
-    .venv/bin/python bench/queue.py                      # 100k and 1M ads (1M takes a few minutes to seed)
-    .venv/bin/python bench/queue.py --sizes 100000 --requests 100
+    .venv/bin/python bench/queue_pages.py                      # 100k and 1M ads (1M takes a few minutes to seed)
+    .venv/bin/python bench/queue_pages.py --sizes 100000 --requests 100
 
 Targets (issue 7): p95 under 100 ms at 100k ads and under 300 ms at 1M on SQLite.
 
