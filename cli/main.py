@@ -109,46 +109,6 @@ def _run(jobs, database_url: str, verbose: bool):  # type: ignore[no-untyped-def
 
 
 @app.command()
-def crawl(
-    site: Annotated[Optional[str], typer.Option("--site", help="Site profile name (config/sites/NAME.toml) or path.")] = None,
-    start_url: Annotated[Optional[str], typer.Option("--start-url", help="Crawl one site from this URL, same domain only, reading JSON-LD JobPosting wherever present.")] = None,
-    max_pages: Annotated[int, typer.Option("--max-pages", min=0, help="Stop scheduling requests after this many (0 = the profile's limit, or 100 with --start-url).")] = 0,
-    base_url: Annotated[Optional[str], typer.Option("--base-url", help="Base URL for a profile with relative start URLs.")] = None,
-    db: DbOption = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Scrapy's INFO log.")] = False,
-) -> None:
-    """Crawl one site (a profile, or an ad-hoc start URL), then score and store every ad."""
-    from crawler.profiles import SiteProfile, load_profile
-    from crawler.runner import CrawlJob
-
-    if bool(site) == bool(start_url):
-        raise fail("give exactly one of --site NAME or --start-url URL")
-    if site:
-        try:
-            profile = load_profile(site)
-        except (FileNotFoundError, ValueError) as exc:
-            raise fail(str(exc)) from exc
-    else:
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(start_url or "")
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise fail(f"--start-url must be an http(s) URL, got {start_url!r}")
-        profile = SiteProfile(name=parts.hostname, spider="jobboard", ad_type="job", start_urls=[start_url])
-        if not max_pages:
-            max_pages = 100
-            console.print("[dim]--max-pages not given: stopping after 100 pages[/]")
-    try:
-        profile.resolved_start_urls(base_url)
-    except ValueError as exc:
-        raise fail(f"{exc}; pass --base-url (for the demo board: the URL printed by `adwatch demo-site`)") from exc
-    database_url = _settings(db).database_url
-    results = _run([CrawlJob(profile, base_url=base_url, max_pages=max_pages)], database_url, verbose)
-    if not _print_crawl_results(results):
-        raise typer.Exit(1)
-
-
-@app.command()
 def demo(
     db: DbOption = None,
     top: Annotated[int, typer.Option("--top", min=1, help="How many flagged ads to show.")] = 10,
@@ -343,6 +303,11 @@ def _register() -> None:
     app.command("evaluate")(evaluate)
     app.command("bias-report")(bias_report)
     register_ops(app)  # db upgrade, schedule, runs, purge
+
+    from cli.crawling import crawl, ingest_warc
+
+    app.command("crawl")(crawl)
+    app.command("ingest-warc")(ingest_warc)
 
     from cli.web import serve, users_app
 

@@ -234,7 +234,7 @@ class JobdirGuardExtension:
         """Lock and inspect the JOBDIR; publish the result as ``crawler.adwatch_jobdir``."""
         jobdir = crawler.settings.get("JOBDIR")
         if not jobdir:
-            raise NotConfigured("no JOBDIR: crawl not resumable")
+            raise NotConfigured  # no JOBDIR: the crawl is not resumable (normal for ad-hoc crawls)
         path = Path(jobdir)
         path.mkdir(parents=True, exist_ok=True)
         lock = open(path / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115 - held for the crawl's life

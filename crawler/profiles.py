@@ -13,7 +13,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urljoin, urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
 __all__ = ["Fields", "Links", "ProfileError", "Schedule", "SiteProfile", "list_profiles", "load_profile"]
 
@@ -116,17 +123,71 @@ class SiteProfile(_Strict):
     so that a second run recognises the same ads. Empty: URLs are kept as fetched."""
     allowed_domains: list[str] = []
     """Domains the crawl may visit; empty = the domains of the start URLs."""
-    max_pages: int = Field(0, ge=0)
+    max_pages: int = Field(default=0, ge=0)
     """Most pages to fetch (listing + detail); 0 = no limit."""
-    download_delay: float = Field(0.0, ge=0.0)
+    download_delay: float = Field(default=0.0, ge=0.0)
     """Seconds between requests to the site."""
     default_region: str | None = None
     """ISO 3166-1 alpha-2 region for phone numbers without a country code (``None``: the app setting)."""
     enabled: bool = True
     """Whether scheduled/default crawls include this site."""
+    # -- politeness and hardening (issue 6); 0 / None = the crawl-wide setting ---------------------
+    concurrency: int = Field(default=0, ge=0)
+    """Most requests in flight to the site at once (``CONCURRENT_REQUESTS_PER_DOMAIN``); 0 = global."""
+    download_timeout: float = Field(default=0.0, ge=0.0)
+    """Seconds before a request times out (``DOWNLOAD_TIMEOUT``); 0 = global (30 s)."""
+    download_maxsize: int = Field(default=0, ge=0)
+    """Largest response body in bytes, after decompression (``DOWNLOAD_MAXSIZE``); 0 = global (10 MiB)."""
+    retry_times: int | None = Field(default=None, ge=0)
+    """Retries of a failed request (``RETRY_TIMES``); None = global (2)."""
+    retry_backoff: float = Field(default=1.0, ge=0.0)
+    """Base of the exponential backoff before retry n: ``retry_backoff * 2 ** (n - 1)`` seconds
+    (capped at 60 s), applied by :class:`crawler.middlewares.RetryBackoffDownloaderMiddleware`."""
+    max_depth: int = Field(default=0, ge=0)
+    """Most links followed from a start URL (trap guard); 0 = no limit."""
+    max_query_variants: int = Field(default=0, ge=0)
+    """Most distinct query strings followed per URL path (pagination/calendar/session-id traps);
+    0 = no limit."""
+    max_segment_repeats: int = Field(default=3, ge=0)
+    """Most times one path segment may occur in a URL (``/a/b/a/b/a/...`` loops); 0 = no limit."""
+    max_redirects: int = Field(default=0, ge=0)
+    """Most redirects followed per request (``REDIRECT_MAX_TIMES``); 0 = global (20)."""
+    soft_404_pattern: str | None = (
+        r"(?i)\b(?:404|page not found|not found|no longer (?:available|exists)|has been removed|"
+        r"does(?: not|n't) exist)\b"
+    )
+    """Regex searched in a detail page's ``<title>`` and first ``<h1>``: a match is a soft 404 (HTTP
+    200 answering a missing ad), counted as ``adwatch/pages/soft_404``. Empty: no check."""
+    media_enabled: bool = False
+    """Download images, video and audio from this site (off: the no-media middleware drops them)."""
+    proxy: str | None = None
+    """Proxy for every request to this site: ``http://host:port`` or ``https://...`` (Scrapy's
+    ``HttpProxyMiddleware``). ``socks5://``/``socks5h://`` (e.g. a Tor proxy the user runs, for
+    .onion sites) needs an HTTP-to-SOCKS bridge: Scrapy has no SOCKS support, so such a profile is
+    refused by :func:`crawler.runner.profile_scrapy_settings`. None: no proxy (the default)."""
     schedule: Schedule | None = None
     links: Links = Links()
     fields: Fields = Fields()
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https", "socks5", "socks5h", "socks4") or not parts.hostname:
+            raise ValueError(f"proxy {value!r} must be a URL like http://host:port or socks5h://host:port")
+        return value
+
+    @field_validator("soft_404_pattern")
+    @classmethod
+    def _soft_404(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"soft_404_pattern {value!r} is not a valid regex: {exc}") from exc
+        return value or None
 
     @field_validator("default_region")
     @classmethod

@@ -10,6 +10,7 @@ command line where ``ps`` would show a password).
 from __future__ import annotations
 
 import logging
+import warnings
 import os
 import sys
 from dataclasses import dataclass, field
@@ -27,11 +28,13 @@ from crawler.profiles import SiteProfile
 
 @dataclass(slots=True)
 class CrawlJob:
-    """One crawl to run: a site profile, an optional base URL and a page budget (0 = none)."""
+    """One crawl to run: a site profile, an optional base URL and a page budget (0 = none), or WARC files to ingest."""
 
     profile: SiteProfile
     base_url: str | None = None
     max_pages: int = 0
+    warc_files: list[str] = field(default_factory=list)
+    """WARC files to ingest instead of crawling (``crawler.spiders.warc.WarcSpider``)."""
 
 
 @dataclass(slots=True)
@@ -71,6 +74,79 @@ def app_scrapy_settings(app: AppSettings, *, log_level: str = "WARNING") -> dict
     }
 
 
+def profile_scrapy_settings(profile: SiteProfile) -> dict[str, Any]:
+    """Scrapy settings taken from a site profile's politeness keys (only those the profile sets).
+
+    ``download_delay`` -> ``DOWNLOAD_DELAY`` (also AutoThrottle's floor), ``concurrency`` ->
+    ``CONCURRENT_REQUESTS_PER_DOMAIN``, ``download_timeout``, ``download_maxsize`` (``DOWNLOAD_WARNSIZE``
+    is lowered to match when above it), ``retry_times``, ``retry_backoff`` -> ``ADWATCH_RETRY_BACKOFF``,
+    ``max_redirects`` -> ``REDIRECT_MAX_TIMES``, ``media_enabled`` -> ``ADWATCH_MEDIA_ENABLED`` (only
+    when true). Applied over the app-wide values: one crawl is one site.
+    """
+    values: dict[str, Any] = {"ADWATCH_RETRY_BACKOFF": profile.retry_backoff}
+    if profile.download_delay:
+        values["DOWNLOAD_DELAY"] = profile.download_delay
+    if profile.concurrency:
+        values["CONCURRENT_REQUESTS_PER_DOMAIN"] = profile.concurrency
+    if profile.download_timeout:
+        values["DOWNLOAD_TIMEOUT"] = profile.download_timeout
+    if profile.download_maxsize:
+        values["DOWNLOAD_MAXSIZE"] = profile.download_maxsize
+        values["DOWNLOAD_WARNSIZE"] = profile.download_maxsize // 2
+    if profile.retry_times is not None:
+        values["RETRY_TIMES"] = profile.retry_times
+    if profile.max_redirects:
+        values["REDIRECT_MAX_TIMES"] = profile.max_redirects
+    if profile.media_enabled:
+        values["ADWATCH_MEDIA_ENABLED"] = True
+    return values
+
+
+PER_CRAWL_PRIORITY = 50
+"""Settings priority of per-crawl values (site profile, shared frontier): above ``cmdline`` (40),
+because ``CrawlerProcess.crawl(crawler)`` merges the process's settings into the crawler's
+wherever the crawler's priority is not higher (Scrapy 2.19 ``create_crawler``)."""
+
+REDIS_URL_ENV = "ADWATCH_REDIS_URL"
+"""Environment variable: a Redis URL (``redis://host:6379/0``, ``unix:///path/redis.sock``) switches
+crawls onto a shared scrapy-redis frontier (:func:`redis_scrapy_settings`)."""
+
+REDIS_CRAWL_ID_ENV = "ADWATCH_REDIS_CRAWL_ID"
+"""Environment variable naming one shared crawl (default: today's UTC date, so the workers started
+for one nightly crawl share a frontier and the next night starts afresh)."""
+
+
+def redis_scrapy_settings(redis_url: str, profile: SiteProfile, crawl_id: str | None = None,
+                          idle_seconds: int = 10) -> dict[str, Any]:
+    """Scrapy settings for a worker on a shared Redis frontier (scrapy-redis 0.9).
+
+    Keys are ``adwatch:<profile>:<crawl id>:requests`` / ``:dupefilter``; they persist when a
+    worker closes (``SCHEDULER_PERSIST``) so that the first worker to finish does not wipe the
+    others' queue. A worker closes after ``idle_seconds`` without work (``MAX_IDLE_TIME_BEFORE_CLOSE``).
+
+    Args:
+        redis_url: the Redis URL.
+        profile: the site profile (names the keys).
+        crawl_id: names one shared crawl; default ``$ADWATCH_REDIS_CRAWL_ID`` or today's UTC date.
+        idle_seconds: seconds idle before a worker closes.
+    """
+    from datetime import UTC, datetime
+
+    crawl_id = crawl_id or os.environ.get(REDIS_CRAWL_ID_ENV) or datetime.now(UTC).strftime("%Y-%m-%d")
+    prefix = f"adwatch:{profile.name}:{crawl_id}"
+    return {
+        "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
+        "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
+        "REDIS_URL": redis_url,
+        "SCHEDULER_PERSIST": True,
+        "SCHEDULER_QUEUE_KEY": f"{prefix}:requests",
+        "SCHEDULER_DUPEFILTER_KEY": f"{prefix}:dupefilter",
+        "DUPEFILTER_KEY": f"{prefix}:dupefilter",
+        "REDIS_START_URLS_KEY": f"{prefix}:start_urls",
+        "MAX_IDLE_TIME_BEFORE_CLOSE": idle_seconds,
+    }
+
+
 def crawl_command(
     profile: SiteProfile, *, jobdir: str | Path | None, app: AppSettings | None = None,
     base_url: str | None = None, log_level: str = "INFO", overrides: dict[str, Any] | None = None,
@@ -91,6 +167,7 @@ def crawl_command(
     values.pop("LOG_INSTALL_ROOT_HANDLER", None)
     if jobdir is not None:
         values["JOBDIR"] = str(jobdir)
+    values.update(profile_scrapy_settings(profile))
     values.update(overrides or {})
     argv = [sys.executable, "-m", "scrapy", "crawl", profile.spider, "-a", f"profile={profile.name}"]
     if base_url:
@@ -158,11 +235,34 @@ def run_crawls(jobs: list[CrawlJob], settings: Settings, progress: Any | None = 
     Raises:
         ValueError: a profile names an unknown spider.
     """
+    # Spidermon 1.27 still calls the deprecated Spider.log(); the warning says nothing to a user.
+    warnings.filterwarnings("ignore", message=r"Spider\.log\(\) is deprecated", category=Warning)
     process = CrawlerProcess(settings)
     logging.getLogger("scrapy").setLevel(settings.get("LOG_LEVEL"))
     crawlers = []
     for job in jobs:
-        crawler = process.create_crawler(_spider_class(job.profile))
+        if job.warc_files:
+            from crawler.spiders.warc import WarcSpider
+
+            crawler = process.create_crawler(WarcSpider)
+            crawler.settings.setdict(profile_scrapy_settings(job.profile), priority=PER_CRAWL_PRIORITY)
+            process.crawl(crawler, profile=job.profile, warc_files=list(job.warc_files))
+            crawlers.append((job, crawler))
+            continue
+        redis_url = os.environ.get(REDIS_URL_ENV)
+        if redis_url:
+            from crawler.spiders.shared import shared_spider_class
+
+            crawler = process.create_crawler(shared_spider_class(_spider_class(job.profile)))
+            crawler.settings.setdict(redis_scrapy_settings(redis_url, job.profile), priority=PER_CRAWL_PRIORITY)
+        else:
+            crawler = process.create_crawler(_spider_class(job.profile))
+        crawler.settings.setdict(profile_scrapy_settings(job.profile), priority=PER_CRAWL_PRIORITY)
+        if redis_url:
+            # a worker takes from the shared queue only what it can fetch now: with the global 16 it
+            # would hoard requests (waiting out the per-site delay) that an idle worker could fetch
+            per_site = crawler.settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN", 8)
+            crawler.settings.set("CONCURRENT_REQUESTS", max(1, per_site), priority=PER_CRAWL_PRIORITY)
         if progress is not None:
             task = progress.add_task(job.profile.name, total=None, pages=0, ads=0)
             _attach_progress(crawler, progress, task)

@@ -5,6 +5,8 @@ no media downloaded. The CLI overrides some of these from ``config.settings.AppS
 site profile (see :func:`crawler.runner.build_settings`).
 """
 
+from crawler.items import AdItem
+
 BOT_NAME = "adwatch"
 SPIDER_MODULES = ["crawler.spiders"]
 NEWSPIDER_MODULE = "crawler.spiders"
@@ -33,19 +35,42 @@ MEDIA_ALLOW_REDIRECTS = False
 REQUEST_FINGERPRINTER_CLASS = "crawler.fingerprint.CanonicalRequestFingerprinter"
 
 DOWNLOADER_MIDDLEWARES = {
+    # answers requests that carry an archived response (adwatch ingest-warc); before robots.txt (100)
+    "crawler.warc.WarcReplayDownloaderMiddleware": 40,
     "crawler.middlewares.DropMediaDownloaderMiddleware": 50,
     "crawler.middlewares.IncrementalDownloaderMiddleware": 60,
+    "crawler.middlewares.RetryBackoffDownloaderMiddleware": 70,
+}
+
+SPIDER_MIDDLEWARES = {
+    # sees the spider's requests before Scrapy's DepthMiddleware (900) and OffsiteMiddleware
+    "crawler.middlewares.TrapGuardSpiderMiddleware": 950,
 }
 
 EXTENSIONS = {
     # locks a JOBDIR and cleans Scrapy's state after a crash (NotConfigured without JOBDIR)
     "crawler.pipelines.JobdirGuardExtension": 0,
+    # runs crawler.monitors.CrawlMonitorSuite when the spider closes (before StoreAdPipeline saves the stats)
+    "spidermon.contrib.scrapy.extensions.Spidermon": 500,
+    # writes the responses of flagged ads to WARC (NotConfigured without ADWATCH_WARC_OUT)
+    "crawler.warc.WarcEvidenceExtension": 510,
 }
+
+# Spidermon (crawler/monitors.py): results land in the stats as adwatch/monitors/*
+SPIDERMON_ENABLED = True
+SPIDERMON_SPIDER_CLOSE_MONITORS = ("crawler.monitors.CrawlMonitorSuite",)
+SPIDERMON_MIN_ITEMS = 1
+SPIDERMON_EXPECTED_FINISH_REASONS = ["finished", "closespider_pagecount", "closespider_itemcount"]
+SPIDERMON_MAX_ITEM_VALIDATION_ERRORS = 0
+# keyed by item class: only AdItem is validated (AdStatusItem news passes unchecked)
+SPIDERMON_VALIDATION_SCHEMAS = {AdItem: "crawler.monitors.AD_ITEM_SCHEMA"}
+ADWATCH_MONITOR_MAX_ERROR_RATE = 0.5
 
 ITEM_PIPELINES = {
     "crawler.pipelines.NormalizeAdPipeline": 100,
     "crawler.pipelines.DedupeAdPipeline": 200,
     "crawler.pipelines.ScoreAdPipeline": 300,
+    "spidermon.contrib.scrapy.pipelines.ItemValidationPipeline": 350,
     "crawler.pipelines.StoreAdPipeline": 400,
 }
 
@@ -58,6 +83,10 @@ ADWATCH_DATABASE_URL = None  # None: config.settings.AppSettings.database_url
 ADWATCH_SITE = None  # site name recorded on the crawl run and the ads
 ADWATCH_INCREMENTAL_ENABLED = True  # conditional requests + resume (crawler.middlewares)
 ADWATCH_STORE_RAW_HTML = False  # keep each ad page's HTML (removed by `adwatch purge`)
+ADWATCH_RETRY_BACKOFF = 1.0  # seconds before the first retry, doubled for each next one (profile: retry_backoff)
+ADWATCH_WARC_OUT = None  # folder for evidence WARC files of flagged ads (crawler.warc); None = off
+ADWATCH_WARC_MIN_BAND = "medium"  # lowest risk band whose responses go to the WARC
+ADWATCH_TRAP_GUARD_ENABLED = True  # depth / query-variant / segment-repeat limits from the profile
 
 FEEDS: dict = {}
 LOG_LEVEL = "INFO"
