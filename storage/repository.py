@@ -373,10 +373,10 @@ def upsert_ads(
     if not latest:
         return counts
     key = _hmac_key(hmac_key)
-    existing: dict[str, tuple[int, str, int, str | None, str | None]] = {}
+    existing: dict[str, tuple[int, str, int, str | None, str | None, str]] = {}
     for chunk in _chunks(list(latest)):
         for row in session.execute(
-            select(Ad.canonical_url, Ad.id, Ad.content_sha256, Ad.version, Ad.etag, Ad.last_modified)
+            select(Ad.canonical_url, Ad.id, Ad.content_sha256, Ad.version, Ad.etag, Ad.last_modified, Ad.url)
             .where(Ad.canonical_url.in_(chunk))
         ):
             existing[row[0]] = tuple(row[1:])  # type: ignore[assignment]
@@ -392,8 +392,10 @@ def upsert_ads(
             new.append(rec)
         elif old[1] == rec.content_sha256:
             unchanged_ids.append(old[0])
-            if (old[3], old[4]) != (rec.etag, rec.last_modified):
-                validators.append({"id": old[0], "etag": rec.etag, "last_modified": rec.last_modified})
+            if (old[3], old[4], old[5]) != (rec.etag, rec.last_modified, rec.url):
+                # validators for conditional requests, and the URL it was last fetched at (links in the
+                # queue must point where the ad is now, e.g. the demo board's port of this run)
+                validators.append({"id": old[0], "etag": rec.etag, "last_modified": rec.last_modified, "url": rec.url})
         else:
             changed.append((old[0], old[2] + 1, rec))
 

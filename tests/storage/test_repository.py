@@ -262,3 +262,18 @@ def test_unusable_database_url_is_a_clear_error(tmp_path):
         make_engine(f"sqlite:///{tmp_path / 'missing-folder' / 'x.db'}")
     with pytest.raises(StorageError, match="cannot parse"):
         make_engine("not a url")
+
+
+def test_unchanged_ad_keeps_the_url_it_was_last_fetched_at(sessions):
+    from storage.models import Ad as AdRow
+
+    rec = record("http://example.org/jobs/9")
+    with sessions.begin() as s:
+        upsert_ads(s, [rec])
+    moved = record("http://example.org/jobs/9")
+    moved.url = "http://127.0.0.1:4321/jobs/9.html"
+    with sessions.begin() as s:
+        counts = upsert_ads(s, [moved])
+    assert counts.unchanged == 1
+    with sessions() as s:
+        assert s.scalars(select(AdRow.url)).one() == "http://127.0.0.1:4321/jobs/9.html"
