@@ -439,7 +439,9 @@ class ContactExtractor:
             re.compile(r"(?<![\d:])\d{1,2}:\d{2}(?::\d{2})?(?![\d:])"),
             # prices
             re.compile(r"[$€£¥]\s?\d[\d,.]*(?:\s?[kK]\b)?"),
-            re.compile(r"(?i)\d[\d,.]*\s?(?:[$€£¥]|usd\b|eur\b|gbp\b|dollars?\b|euros?\b|bucks\b)"),
+            # an amount with the currency after it ("80$", "80 usd"): the amount ends in a digit and the
+            # sign is not the start of the next amount ("...0131. $80" is a phone, then a price)
+            re.compile(r"(?i)\d(?:[\d,.]*\d)?\s?(?:[$€£¥](?!\s?\d)|usd\b|eur\b|gbp\b|dollars?\b|euros?\b|bucks\b)"),
             # body measurements 34-24-36, 36DD-24-36, and heights 5'6", 5 ft 6
             re.compile(r"(?<![\d-])\d{2}[A-Za-z]{0,3}\s?[-/]\s?\d{2}\s?[-/]\s?\d{2}(?![\d-])"),
             re.compile(r"(?i)(?<!\d)[4-7]\s?(?:'|ft\.?|feet|foot)\s?\d{1,2}(?:\s?(?:\"|''|\\\"|in\b|inches\b))?"),
