@@ -13,13 +13,11 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 __all__ = ["evaluate_extraction", "evaluate_indicators"]
 
-console = Console()
-err = Console(stderr=True)
+from cli.output import console, err
 
 FormatOption = Annotated[str, typer.Option("--format", help="Output: 'table' (rich) or 'json' (one object).")]
 IndicatorsDirOption = Annotated[

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 app = typer.Typer(
@@ -24,10 +23,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-if not console.is_terminal and "COLUMNS" not in os.environ:
-    console = Console(width=160)  # logs and CI: wide enough that tables stay readable
-err = Console(stderr=True)
+from cli.output import console, err
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

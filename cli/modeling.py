@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 __all__ = [
@@ -28,8 +27,7 @@ __all__ = [
     "stored_items",
 ]
 
-console = Console()
-err = Console(stderr=True)
+from cli.output import console, err
 
 
 class CliInputError(ValueError):

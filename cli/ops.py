@@ -14,11 +14,9 @@ from datetime import UTC
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-console = Console()
-err = Console(stderr=True)
+from cli.output import console, err
 
 DbOption = Annotated[
     str | None,

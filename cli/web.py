@@ -10,9 +10,8 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-err = Console(stderr=True)
+from cli.output import err
 
 users_app = typer.Typer(help="Review-app accounts: add users, issue API tokens.", no_args_is_help=True)
 
