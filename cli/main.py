@@ -7,8 +7,6 @@ Every command has ``--help``. Errors are printed as one readable line and exit w
 from __future__ import annotations
 
 import json
-import logging
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -219,7 +217,6 @@ def score(
 
     from scoring.io import InputReader, RowError, score_to_json
     from scoring.scorer import Scorer
-    from scoring.types import Ad
 
     if region is not None:
         import phonenumbers

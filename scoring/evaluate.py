@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -242,12 +243,23 @@ def bootstrap_ci(
     y, p = _check(y_true, y_prob)
     if not 0.0 < level < 1.0:
         raise ValueError("level must be in (0, 1)")
-    value = metric(y, p)
+    return _percentile_bootstrap(lambda idx: metric(y[idx], p[idx]), y.size, groups, n_boot, level, seed)
+
+
+def _percentile_bootstrap(
+    statistic: Callable[[Any], float], n: int, groups: Sequence[object] | None, n_boot: int,
+    level: float, seed: int,
+) -> MetricCI:
+    """``statistic`` on all ``n`` rows and on ``n_boot`` (group) resamples; percentile interval.
+
+    Resamples where ``statistic`` raises ValueError (undefined on one class) are skipped.
+    """
+    value = statistic(slice(None))
     rng = np.random.default_rng(seed)
     stats = []
-    for idx in _resample_indices(_group_codes(groups, y.size), n_boot, rng):
+    for idx in _resample_indices(_group_codes(groups, n), n_boot, rng):
         try:
-            stats.append(metric(y[idx], p[idx]))
+            stats.append(statistic(idx))
         except ValueError:
             continue
     if not stats:
@@ -277,19 +289,9 @@ def paired_bootstrap_diff(
     _, b = _check(y_true, y_prob_b)
     if not 0.0 < level < 1.0:
         raise ValueError("level must be in (0, 1)")
-    value = metric(y, a) - metric(y, b)
-    rng = np.random.default_rng(seed)
-    stats = []
-    for idx in _resample_indices(_group_codes(groups, y.size), n_boot, rng):
-        try:
-            stats.append(metric(y[idx], a[idx]) - metric(y[idx], b[idx]))
-        except ValueError:
-            continue
-    if not stats:
-        raise ValueError("no bootstrap resample gave a defined metric")
-    alpha = (1.0 - level) / 2.0
-    low, high = np.quantile(np.asarray(stats), [alpha, 1.0 - alpha])
-    return MetricCI(float(value), float(low), float(high), level, len(stats))
+    return _percentile_bootstrap(
+        lambda idx: metric(y[idx], a[idx]) - metric(y[idx], b[idx]), y.size, groups, n_boot, level, seed
+    )
 
 
 def summarise(
