@@ -136,17 +136,20 @@ def _sqlite_file_lock(engine: Engine) -> Iterator[None]:
 
 def _upgrade(engine: Engine, revision: str) -> tuple[str | None, str]:
     from alembic import command
+    from alembic.runtime.migration import MigrationContext
 
-    before = current_revision(engine)
-    if before is None and "ad" in inspect(engine).get_table_names():
-        raise StorageError(
-            f"database {_safe(engine.url)} has adwatch tables but no migration history (made by the "
-            "pre-release schema v0); move it aside and run the crawl again"
-        )
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
-            # two processes starting at once (scheduler, crawls) migrate one after the other
+            # two processes starting at once (scheduler, crawls) migrate one after the other; the
+            # schema is read only once the lock is held, so the second sees the first one's tables
+            # together with their migration history
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        before = MigrationContext.configure(conn).get_current_revision()
+        if before is None and "ad" in inspect(conn).get_table_names():
+            raise StorageError(
+                f"database {_safe(engine.url)} has adwatch tables but no migration history (made by the "
+                "pre-release schema v0); move it aside and run the crawl again"
+            )
         command.upgrade(_alembic_config(conn), revision)
     return before, current_revision(engine) or ""
 
