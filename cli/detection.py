@@ -10,25 +10,21 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 __all__ = ["evaluate_extraction", "evaluate_indicators"]
 
-from cli.output import console, err
+from cli.output import console
+from cli.output import fail as _fail
 
 FormatOption = Annotated[str, typer.Option("--format", help="Output: 'table' (rich) or 'json' (one object).")]
 IndicatorsDirOption = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--indicators-dir", help="Folder of indicator/extraction YAML (default: settings' config/indicators)."),
 ]
-
-
-def _fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(2)
 
 
 def _check_format(fmt: str) -> str:
@@ -58,7 +54,11 @@ def evaluate_extraction(
 
     from scoring.evaluate_rules import EvaluationInputError
     from scoring.evaluate_rules import evaluate_extraction as run
-    from scoring.extract import ContactExtractor, ExtractionConfigError, load_extraction_lexicon
+    from scoring.extract import (
+        ContactExtractor,
+        ExtractionConfigError,
+        load_extraction_lexicon,
+    )
 
     fmt = _check_format(fmt)
     region = region.upper()

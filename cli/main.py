@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -21,13 +21,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-from cli.output import console, err
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print ``message`` as an error and return the Exit to raise."""
-    err.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code)
+from cli.output import DbOption, console, err, fail
 
 
 def _settings(database_url: str | None = None, region: str | None = None):  # type: ignore[no-untyped-def]
@@ -53,12 +47,6 @@ def _sessions(database_url: str):  # type: ignore[no-untyped-def]
         return make_session_factory(make_engine(database_url))
     except StorageError as exc:
         raise fail(str(exc), 1) from exc
-
-
-DbOption = Annotated[
-    Optional[str],
-    typer.Option("--db", help="Database URL (default: ADWATCH_DATABASE_URL or sqlite:///./adwatch.db)."),
-]
 
 
 # ---------------------------------------------------------------- crawling ---------------------
@@ -189,10 +177,10 @@ def _why(categories: list[str], features: list[str], n_features: int = 2) -> str
 @app.command()
 def queue(
     top: Annotated[int, typer.Option("--top", min=1, help="How many ads.")] = 20,
-    min_risk: Annotated[Optional[float], typer.Option("--min-risk", min=0.0, max=1.0, help="Only ads with risk >= R (0 lists every stored ad). Default: flagged ads (medium and high bands).")] = None,
+    min_risk: Annotated[float | None, typer.Option("--min-risk", min=0.0, max=1.0, help="Only ads with risk >= R (0 lists every stored ad). Default: flagged ads (medium and high bands).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
-    site: Annotated[Optional[str], typer.Option("--site", help="Only this site.")] = None,
-    ad_type: Annotated[Optional[str], typer.Option("--ad-type", help="Only job, escort or other ads.")] = None,
+    site: Annotated[str | None, typer.Option("--site", help="Only this site.")] = None,
+    ad_type: Annotated[str | None, typer.Option("--ad-type", help="Only job, escort or other ads.")] = None,
     db: DbOption = None,
 ) -> None:
     """Show stored ads ranked by risk (flagged ads by default)."""
@@ -208,12 +196,18 @@ def queue(
 def score(
     input: Annotated[Path, typer.Option("--input", "-i", help="JSONL (id, text, optional ad_type, lang) or EMSCAD CSV.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="JSONL file to write, one object per ad.")],
-    region: Annotated[Optional[str], typer.Option("--region", help="Default phone region, ISO 3166-1 alpha-2 (e.g. US, GB, BR).")] = None,
+    region: Annotated[str | None, typer.Option("--region", help="Default phone region, ISO 3166-1 alpha-2 (e.g. US, GB, BR).")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Stop at the first malformed row instead of skipping it.")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Ads per scoring batch.")] = 64,
 ) -> None:
     """Score ads from a file without crawling or storing (streams: constant memory)."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     from scoring.io import InputReader, RowError, score_to_json
     from scoring.scorer import Scorer
@@ -260,37 +254,13 @@ def score(
         raise fail(f"no row of {input} could be read: is it JSONL with 'id' and 'text', or an EMSCAD CSV?")
 
 
-@app.command()
-def train(
-    data: Annotated[list[Path], typer.Option("--data", help="Training files: DIFrauD-style JSONL (text, label) or EMSCAD CSV. Repeat or list several.")],
-    out: Annotated[Path, typer.Option("--out", help="Folder that receives <name>/.")] = Path("models"),
-    name: Annotated[str, typer.Option("--name", help="Model folder name, <name>-<version>.")] = "job-risk-0.2.0",
-    exclude: Annotated[Optional[Path], typer.Option("--exclude", help="CSV of EMSCAD job_ids to drop (e.g. overlap with another set).")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
-    exclude_identity_terms: Annotated[Optional[bool], typer.Option("--exclude-identity-terms/--keep-identity-terms", help="Remove nationality and ethnicity terms from the model's features (default: ADWATCH_MODEL_EXCLUDE_IDENTITY_TERMS, off).", show_default=False)] = None,
-    more: Annotated[Optional[list[Path]], typer.Argument(help="More training files (so `--data A B C` works).", show_default=False)] = None,
-) -> None:
-    """Train the job-ad risk model, with grouped cross-validation, calibration and a model card."""
-    from scoring.model import train_cli
-
-    data = [*data, *(more or [])]
-    for p in [*data, *([exclude] if exclude else [])]:
-        if not p.is_file():
-            raise fail(f"training file not found: {p}")
-    try:
-        folder = train_cli(data=data, out_dir=out, name=name, exclude=exclude, seed=seed,
-                           exclude_identity_terms=exclude_identity_terms)
-    except ValueError as exc:
-        raise fail(str(exc)) from exc
-    console.print(f"model written to {folder}")
-
-
 def _register() -> None:
     """Add the commands that live in their own modules (one module per area)."""
     from cli.detection import evaluate_extraction, evaluate_indicators
-    from cli.modeling import bias_report, evaluate
+    from cli.modeling import bias_report, evaluate, train
     from cli.ops import register as register_ops
 
+    app.command("train")(train)
     app.command("evaluate-extraction")(evaluate_extraction)
     app.command("evaluate-indicators")(evaluate_indicators)
     app.command("evaluate")(evaluate)
@@ -306,6 +276,10 @@ def _register() -> None:
 
     app.command("serve")(serve)
     app.add_typer(users_app, name="users")
+    from cli.linking import link
+    app.command("link")(link)
+    from cli.export import export
+    app.command("export")(export)
 
 
 _register()

@@ -1,8 +1,8 @@
-"""``adwatch evaluate`` and ``adwatch bias-report``: plain functions with typer parameters.
+"""``adwatch train``, ``adwatch evaluate`` and ``adwatch bias-report``: plain functions with typer parameters.
 
-``cli/main.py`` registers them (``app.command("evaluate")(evaluate)``,
-``app.command("bias-report")(bias_report)``). The work is done by :func:`evaluate_files`,
-:func:`stored_items` and :func:`scored_file_items`, which tests call directly.
+``cli/main.py`` registers them (``app.command("train")(train)``, ``app.command("evaluate")(evaluate)``,
+``app.command("bias-report")(bias_report)``). The work is done by :func:`decision_records`,
+:func:`evaluate_files`, :func:`stored_items` and :func:`scored_file_items`, which tests call directly.
 
 Errors a user can fix (missing file, no model, bad rows) print one line and exit with status 2.
 """
@@ -11,32 +11,262 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
 __all__ = [
+    "DECISION_LABELS",
     "CliInputError",
+    "DecisionLabels",
     "bias_report",
+    "decision_records",
     "evaluate",
     "evaluate_files",
     "scored_file_items",
     "stored_items",
+    "train",
 ]
 
 from cli.output import console, err
+from cli.output import fail as _fail
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from scoring.datasets import LabelledAd
 
 
 class CliInputError(ValueError):
     """Bad command-line input (missing file, no model, bad rows); the message says what to fix."""
 
 
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code)
+# ---------------------------------------------------------------- train -----------------------
+
+DECISION_LABELS: dict[str, int] = {"confirmed": 1, "escalated": 1, "dismissed": 0}
+"""Review decisions (``decision.decision``, the states of ``webapp.services.DECISIONS``) that become
+training labels. ``needs_info`` is an abstention; an ``undo`` decision (note ``undoes #<id>``)
+cancels the decision it names."""
+
+_UNDO_RE = re.compile(r"#(\d+)")
+
+
+def _utc(value: datetime) -> datetime:
+    """``value`` as an aware UTC datetime (SQLite hands timezone-aware columns back naive)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+@dataclass
+class DecisionLabels:
+    """Training labels read from analysts' decisions in the database.
+
+    Attributes:
+        records: one labelled job ad per decided ad (id ``"db:<ad id>"``, ``source``
+            ``"database <url>"``; text and fields of the ad version the deciding analysts saw).
+        source: the database URL with any password hidden.
+        ties_dropped: job ads whose reviewers split evenly (dropped).
+        not_job: decided ads that are not job ads (escort, other; left out: the model is for jobs).
+        abstained: ads with decisions but no standing vote (only ``needs_info``, or every vote undone).
+        decided_from, decided_to: ISO dates of the earliest and latest deciding vote of a kept ad.
+        labels_sha256: :func:`scoring.datasets.labels_sha256` of the ``(ad id, label)`` pairs.
+    """
+
+    records: list[LabelledAd]
+    source: str
+    ties_dropped: int = 0
+    not_job: int = 0
+    abstained: int = 0
+    decided_from: str | None = None
+    decided_to: str | None = None
+    labels_sha256: str = ""
+    label_rule: str = field(default=(
+        "Label 1 = confirmed or escalated, 0 = dismissed (needs_info abstains; undone decisions do not count); "
+        "each reviewer's latest standing decision is one vote and the majority labels the ad."
+    ))
+
+    def input_entry(self) -> dict[str, Any]:
+        """Provenance for ``metrics.json`` and the model card: counts, dates, the labels hash; no text or contact."""
+        return {
+            "path": self.source, "role": "database", "sha256": self.labels_sha256,
+            "rows": len(self.records), "fraudulent": sum(r.label for r in self.records),
+            "decided_from": self.decided_from, "decided_to": self.decided_to,
+            "ties_dropped": self.ties_dropped, "not_job": self.not_job, "abstained": self.abstained,
+            "label_rule": self.label_rule,
+        }
+
+
+def decision_records(database_url: str) -> DecisionLabels:
+    """Labelled job ads from the review app's decisions (tables ``decision``, ``review_item``, ``ad``).
+
+    Per reviewed ad: decisions undone by an ``undo`` are discarded; each reviewer's (``user_id``'s)
+    newest remaining decision is their vote, mapped by :data:`DECISION_LABELS` (``needs_info``: no
+    vote); the majority of votes is the label (:func:`scoring.datasets.majority_label`), and a tie
+    drops the ad. Only ``ad_type == "job"`` ads are kept. The text and fields are those of the
+    newest ad version seen at or before the last deciding vote (the earliest version if all are
+    later), as the scorer would read them on rescoring (``contact_raw`` left out); the ``body`` is
+    also given as ``description`` so grouping compares bodies as it does for EMSCAD rows. The
+    database is opened read-only, without migrations.
+
+    Args:
+        database_url: SQLAlchemy URL of the adwatch database.
+
+    Returns:
+        The :class:`DecisionLabels`, records in ad-id order.
+
+    Raises:
+        CliInputError: the SQLite file does not exist, the tables cannot be read, or no decided
+            job ad is left (the message names the database and the counts).
+        storage.errors.StorageError: the database cannot be opened.
+    """
+    from sqlalchemy import select
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from scoring.datasets import LabelledAd, labels_sha256, majority_label
+    from storage.db import make_session_factory
+    from storage.models import Ad, AdVersion, Decision, ReviewItem
+
+    source = make_url(database_url).render_as_string(hide_password=True)
+    engine = _readonly_engine(database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            rows = session.execute(
+                select(Decision.id, Decision.user_id, Decision.decision, Decision.note, Decision.created_at,
+                       ReviewItem.ad_id, Ad.ad_type)
+                .join(ReviewItem, ReviewItem.id == Decision.review_item_id)
+                .join(Ad, Ad.id == ReviewItem.ad_id)
+                .order_by(Decision.id)
+            ).all()
+            by_ad: dict[int, list[Any]] = {}
+            ad_types: dict[int, str] = {}
+            for row in rows:
+                by_ad.setdefault(row.ad_id, []).append(row)
+                ad_types[row.ad_id] = row.ad_type
+            out = DecisionLabels(records=[], source=source)
+            labelled: dict[int, tuple[int, datetime]] = {}
+            for ad_id in sorted(by_ad):
+                decisions = by_ad[ad_id]
+                undone = {int(m) for d in decisions if d.decision == "undo" for m in _UNDO_RE.findall(d.note or "")}
+                latest: dict[int | None, Any] = {}
+                for d in decisions:  # id order: a reviewer's newer decision replaces the older
+                    if d.decision != "undo" and d.id not in undone:
+                        latest[d.user_id] = d
+                votes = [(DECISION_LABELS[d.decision], _utc(d.created_at)) for d in latest.values()
+                         if d.decision in DECISION_LABELS]
+                if not votes:
+                    out.abstained += 1
+                    continue
+                if ad_types[ad_id] != "job":
+                    out.not_job += 1
+                    continue
+                label = majority_label([v for v, _ in votes])
+                if label is None:
+                    out.ties_dropped += 1
+                    continue
+                labelled[ad_id] = (label, max(t for v, t in votes if v == label))
+            versions: dict[int, list[Any]] = {}
+            ids = sorted(labelled)
+            for start in range(0, len(ids), 500):
+                for v in session.execute(
+                    select(AdVersion.ad_id, AdVersion.version, AdVersion.seen_at, AdVersion.text, AdVersion.fields)
+                    .where(AdVersion.ad_id.in_(ids[start:start + 500])).order_by(AdVersion.ad_id, AdVersion.version)
+                ):
+                    versions.setdefault(v.ad_id, []).append(v)
+            current = dict(session.execute(select(Ad.id, Ad.text).where(Ad.id.in_(ids))).tuples().all()) if ids else {}
+            session.rollback()
+    except SQLAlchemyError as exc:
+        raise CliInputError(f"database {source}: cannot read analyst decisions ({getattr(exc, 'orig', exc)})") from exc
+    finally:
+        engine.dispose()
+
+    for ad_id in ids:
+        label, decided = labelled[ad_id]
+        seen = [v for v in versions.get(ad_id, []) if _utc(v.seen_at) <= decided]
+        chosen = seen[-1] if seen else (versions.get(ad_id) or [None])[0]
+        text = chosen.text if chosen is not None else current.get(ad_id, "")
+        meta = {k: v for k, v in dict(chosen.fields or {} if chosen is not None else {}).items() if k != "contact_raw"}
+        if meta.get("body"):
+            meta["description"] = meta["body"]
+        if not (text or "").strip():
+            continue
+        out.records.append(LabelledAd(id=f"db:{ad_id}", text=text, label=label, metadata=meta,
+                                      source=f"database {source}"))
+    kept = {int(r.id[3:]) for r in out.records}
+    if not out.records:
+        raise CliInputError(
+            f"database {source}: no analyst decision usable as a training label ({len(by_ad)} reviewed ads: "
+            f"{out.ties_dropped} reviewer ties, {out.not_job} not job ads, {out.abstained} without a standing "
+            "confirmed/escalated/dismissed decision)"
+        )
+    dates = sorted(labelled[i][1] for i in kept)
+    out.decided_from, out.decided_to = dates[0].date().isoformat(), dates[-1].date().isoformat()
+    out.labels_sha256 = labels_sha256((str(i), labelled[i][0]) for i in kept)
+    return out
+
+
+def train(
+    data: Annotated[list[Path] | None, typer.Option("--data", help="Training files: DIFrauD-style JSONL (text, label) or EMSCAD CSV. Repeat or list several. Optional with --from-db.", show_default=False)] = None,
+    from_db: Annotated[bool, typer.Option("--from-db", help="Also train on analysts' decisions in the database (--db): job ads confirmed or escalated = 1, dismissed = 0; one vote per reviewer (their latest), majority wins, ties dropped and counted; needs_info and undone decisions do not vote.")] = False,
+    db: Annotated[str | None, typer.Option("--db", help="Database URL for --from-db (default: ADWATCH_DATABASE_URL or sqlite:///./adwatch.db).")] = None,
+    out: Annotated[Path, typer.Option("--out", help="Folder that receives <name>/.")] = Path("models"),
+    name: Annotated[str, typer.Option("--name", help="Model folder name, <name>-<version>.")] = "job-risk-0.2.0",
+    exclude: Annotated[Path | None, typer.Option("--exclude", help="CSV of EMSCAD job_ids to drop from the files (e.g. overlap with another set).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    exclude_identity_terms: Annotated[bool | None, typer.Option("--exclude-identity-terms/--keep-identity-terms", help="Remove nationality and ethnicity terms from the model's features (default: ADWATCH_MODEL_EXCLUDE_IDENTITY_TERMS, off).", show_default=False)] = None,
+    more: Annotated[list[Path] | None, typer.Argument(help="More training files (so `--data A B C` works).", show_default=False)] = None,
+) -> None:
+    """Train the job-ad risk model, with grouped cross-validation, calibration and a model card.
+
+    Sources: labelled files (--data) and/or analysts' decisions stored by the review app
+    (--from-db, database from --db). File rows and database rows are grouped together (copies
+    never straddle CV folds). The card records the database rows by count, decision dates and a
+    hash of the ad ids and labels, never their text or contacts. Examples:
+
+      adwatch train --data data/difraud-job-scams/job_scams_validation.jsonl data/emscad-fj-small/fj_small.csv
+
+      adwatch train --from-db --db sqlite:///adwatch.db --data data/emscad-fj-small/fj_small.csv
+    """
+    from scoring.datasets import DatasetError
+    from scoring.model import train_cli
+    from storage.errors import StorageError
+
+    files = [*(data or []), *(more or [])]
+    if not files and not from_db:
+        raise _fail("no training data: give --data FILE ... and/or --from-db")
+    if db is not None and not from_db:
+        raise _fail("--db names the database for --from-db; add --from-db to train on analysts' decisions")
+    for p in [*files, *([exclude] if exclude else [])]:
+        if not Path(p).is_file():
+            raise _fail(f"training file not found: {p}")
+    extra: list[LabelledAd] = []
+    extra_inputs: list[dict[str, Any]] = []
+    try:
+        if from_db:
+            if db is None:
+                from config.settings import get_settings
+
+                db = get_settings().database_url
+            labels = decision_records(db)
+            n_pos = sum(r.label for r in labels.records)
+            err.print(
+                f"database {labels.source}: {len(labels.records)} labelled job ads ({n_pos} confirmed/escalated, "
+                f"{len(labels.records) - n_pos} dismissed), decided {labels.decided_from} to {labels.decided_to}; "
+                f"dropped {labels.ties_dropped} reviewer tie(s); left out {labels.not_job} non-job ad(s) and "
+                f"{labels.abstained} without a standing vote"
+            )
+            extra, extra_inputs = labels.records, [labels.input_entry()]
+        folder = train_cli(data=files, out_dir=out, name=name, exclude=exclude, seed=seed,
+                           exclude_identity_terms=exclude_identity_terms, extra_records=extra,
+                           extra_inputs=extra_inputs)
+    except (CliInputError, DatasetError, StorageError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"model written to {folder}")
 
 
 # ---------------------------------------------------------------- evaluate --------------------
@@ -90,7 +320,8 @@ def evaluate_files(
         "recall_at_precision_0_9", "brier", "ece", "baseline": {same metrics, "model",
         "train_data"}}``. The baseline is ``TfidfVectorizer()`` + ``LogisticRegression(max_iter=1000)``
         (library defaults) fitted in this call; its probabilities are not recalibrated. A
-        ``"warning"`` key is added when a data file is byte-identical to a training file.
+        ``"warning"`` key is added when a data file is byte-identical to a training file, or when
+        the model was also trained on database decisions (which the baseline does not see).
 
     Raises:
         CliInputError: no model, or no training data known for the baseline.
@@ -115,11 +346,15 @@ def evaluate_files(
         except (OSError, json.JSONDecodeError) as exc:
             raise CliInputError(f"{doc_path}: cannot read the model's training inputs ({exc}); pass --train-data") from exc
         inputs = doc.get("inputs", [])
+        db_rows = sum(int(i.get("rows", 0)) for i in inputs if i.get("role") == "database")
         train_data = [_resolve(i["path"]) for i in inputs if i.get("role") == "train"]
         if exclude is None:
             exclude = next((_resolve(i["path"]) for i in inputs if i.get("role") == "exclude"), None)
         if not train_data:
-            raise CliInputError(f"{doc_path}: lists no training files; pass --train-data")
+            raise CliInputError(f"{doc_path}: lists no training files (a model trained on database decisions "
+                                "alone); pass --train-data")
+    else:
+        db_rows = 0
     train = load_labelled([Path(p) for p in train_data], Path(exclude) if exclude else None)
     from scoring.datasets import file_sha256
 
@@ -129,7 +364,7 @@ def evaluate_files(
     baseline.fit(ad_frame([r.text for r in train], [r.metadata for r in train]), [r.label for r in train])
     p_base = baseline.predict_proba(ad_frame(texts, meta))[:, 1]
     p_model = model.predict_proba(texts, meta)
-    return {
+    result: dict[str, Any] = {
         "model": model.version,
         "data": [Path(p).as_posix() for p in data],
         **report(y, p_model),
@@ -138,9 +373,14 @@ def evaluate_files(
             "train_data": [Path(p).as_posix() for p in train_data],
             **report(y, p_base),
         },
-        **({"warning": f"{', '.join(overlap)}: part of the training data; these figures are optimistic"}
-           if overlap else {}),
     }
+    warnings = [f"{', '.join(overlap)}: part of the training data; these figures are optimistic"] if overlap else []
+    if db_rows:
+        warnings.append(f"the model was also trained on {db_rows} analyst-labelled ads from a database; the "
+                        "baseline was trained on the files only")
+    if warnings:
+        result["warning"] = "; ".join(warnings)
+    return result
 
 
 def evaluate(
@@ -182,6 +422,25 @@ def evaluate(
 # ---------------------------------------------------------------- bias report -----------------
 
 
+def _readonly_engine(database_url: str) -> Engine:
+    """An engine on an existing database, without running migrations (nothing is created).
+
+    Raises:
+        CliInputError: the SQLite file does not exist.
+        storage.errors.StorageError: the database cannot be opened.
+    """
+    from sqlalchemy.engine import make_url
+
+    from storage.db import make_engine
+
+    url = make_url(database_url)
+    db_file = url.database if url.get_backend_name() == "sqlite" else None
+    if db_file not in (None, "", ":memory:") and not Path(str(db_file)).expanduser().is_file():
+        raise CliInputError(f"database file not found: {db_file}")
+    kwargs = {"migrate": False} if "migrate" in inspect.signature(make_engine).parameters else {}
+    return make_engine(database_url, **kwargs)
+
+
 def stored_items(database_url: str) -> Iterator[tuple[str, float, str]]:
     """``(text, risk, band)`` of every stored ad's newest score (highest score id), read-only.
 
@@ -193,17 +452,11 @@ def stored_items(database_url: str) -> Iterator[tuple[str, float, str]]:
         storage.errors.StorageError: the database cannot be opened.
     """
     from sqlalchemy import func, select
-    from sqlalchemy.engine import make_url
 
-    from storage.db import make_engine, make_session_factory
+    from storage.db import make_session_factory
     from storage.models import Ad, Score
 
-    url = make_url(database_url)
-    db_file = url.database if url.get_backend_name() == "sqlite" else None
-    if db_file not in (None, "", ":memory:") and not Path(str(db_file)).expanduser().is_file():
-        raise CliInputError(f"database file not found: {db_file}")
-    kwargs = {"migrate": False} if "migrate" in inspect.signature(make_engine).parameters else {}
-    engine = make_engine(database_url, **kwargs)
+    engine = _readonly_engine(database_url)
     try:
         newest = select(Score.ad_id, func.max(Score.id).label("sid")).group_by(Score.ad_id).subquery()
         query = (

@@ -16,27 +16,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from cli.output import console, err
-
-DbOption = Annotated[
-    str | None,
-    typer.Option("--db", help="Database URL (default: ADWATCH_DATABASE_URL or sqlite:///./adwatch.db)."),
-]
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code)
-
-
-def _app_settings(db: str | None) -> Any:
-    from config.settings import get_settings
-
-    try:
-        settings = get_settings()
-    except Exception as exc:  # pydantic.ValidationError: a bad ADWATCH_* variable
-        raise _fail(f"bad configuration in ADWATCH_* environment variables:\n{exc}") from exc
-    return settings.model_copy(update={"database_url": db}) if db else settings
+from cli.output import DbOption, console, err
+from cli.output import app_settings as _app_settings
+from cli.output import fail as _fail
 
 
 def _engine(url: str, *, migrate: bool = True) -> Any:

@@ -11,19 +11,10 @@ from typing import Annotated
 
 import typer
 
-from cli.output import err
+from cli.output import DbOption, err
+from cli.output import fail as _fail
 
 users_app = typer.Typer(help="Review-app accounts: add users, issue API tokens.", no_args_is_help=True)
-
-DbOption = Annotated[
-    str | None,
-    typer.Option("--db", help="Database URL (default: ADWATCH_DATABASE_URL or sqlite:///./adwatch.db)."),
-]
-
-
-def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code)
 
 
 def _settings(db: str | None, dev: bool = False):  # type: ignore[no-untyped-def]

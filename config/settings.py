@@ -85,6 +85,45 @@ class SchedulerSettings(BaseModel):
     crawl_timeout: int = Field(12 * 3600, ge=60, description="seconds before a crawl subprocess is stopped")
 
 
+class LinkingSettings(BaseModel):
+    """Settings of contact networks and template clusters (``linking``; ``adwatch link``).
+
+    Movement: a contact (phone, e-mail, handle) seen in ads from at least ``movement_cities``
+    distinct cities within ``movement_days`` days. Traffickers move victims along circuits of cities
+    (Ibanez and Suthers, HICSS 2014, tracked phone numbers across cities); independent workers also
+    tour, so the signal is weak and its weight small. The defaults (3 cities in 30 days) are priors,
+    not fitted values: no public labelled data exists to fit them.
+
+    Risk feed (``linking.risk``): ``boost = 1 - (1 - size_weight * s)(1 - movement_weight * m)``
+    with ``s = min(ads - 1, size_cap - 1) / (size_cap - 1)`` and ``m`` 1 when the network shows
+    movement; the queue priority is ``1 - (1 - risk)(1 - boost)``. Both weights are kept below
+    the medium band (0.35) so that a network alone never puts an ad in the queue; movement's weight
+    equals the "new in town" indicator's (``config/indicators/escort.en.yml``, same source).
+
+    Templates: ads whose word ``shingle_words``-grams have an estimated Jaccard similarity of at
+    least ``template_threshold`` (MinHash with ``num_perm`` permutations, LSH from datasketch) join
+    one cluster, as InfoShield (Lee et al., KDD 2021) groups ads by shared templates. 0.5 is a prior
+    chosen on ``bench/clusters.py``'s synthetic templated ads (names, ages, cities, prices and
+    phones varying, a few words swapped): pair precision 1.0 and recall 0.89 at 0.5 against 0.66 at
+    0.6; it is not validated on real ads. Changing ``num_perm``, ``seed``, ``shingle_words`` or the
+    threshold needs ``adwatch link --rebuild`` to apply to ads already linked.
+    """
+
+    contact_types: tuple[str, ...] = ("phone", "email", "handle")
+    """Entity types that link ads into a network (normalised values, compared by keyed HMAC)."""
+    movement_cities: int = Field(3, ge=2, description="N: distinct cities of one contact")
+    movement_days: int = Field(30, ge=1, description="T: window in days")
+    size_weight: float = Field(0.1, ge=0.0, lt=1.0, description="boost of a network of size_cap ads or more")
+    size_cap: int = Field(20, ge=2, description="network size (ads) at which the size boost is full")
+    movement_weight: float = Field(0.2, ge=0.0, lt=1.0, description="boost of a network showing movement")
+    template_threshold: float = Field(0.5, gt=0.0, lt=1.0, description="estimated Jaccard similarity")
+    num_perm: int = Field(128, ge=16, le=1024, description="MinHash permutations")
+    shingle_words: int = Field(3, ge=1, le=8, description="words per shingle")
+    seed: int = 1
+    enabled_after_crawl: bool = True
+    """Run ``linking.update`` at the end of every crawl run (cheap: only new or changed ads)."""
+
+
 class AppSettings(BaseSettings):
     """All adwatch settings in one object.
 
@@ -106,6 +145,7 @@ class AppSettings(BaseSettings):
             placeholder: set ``ADWATCH_HMAC_KEY`` in production. Changing it breaks links to
             entities stored under the old key.
         scheduler: ``adwatch schedule`` settings.
+        linking: contact networks, movement and template clusters (:class:`LinkingSettings`).
     """
 
     model_config = SettingsConfigDict(env_prefix="ADWATCH_", env_nested_delimiter="__", extra="ignore")
@@ -123,6 +163,17 @@ class AppSettings(BaseSettings):
     ``data/memex-dig-lexicons``; see ``scoring.features.IdentityTermFilter``). Read by ``adwatch train``."""
     hmac_key: str = DEV_HMAC_KEY  # development default, clearly not a secret: override in production
     scheduler: SchedulerSettings = SchedulerSettings()
+    linking: LinkingSettings = LinkingSettings()
+    export_secret: str | None = None
+    """Key of the keyed pseudonyms of ``adwatch export --pseudonymize`` (``ADWATCH_EXPORT_SECRET``, at
+    least 32 characters; no default: pseudonymizing is refused without it). Keep it to get the same
+    pseudonyms in later exports; another secret gives unrelated pseudonyms. See ``export.deid``."""
+    export_pseudonym_chars: int = Field(default=8, ge=4, le=32)
+    """Letters per export pseudonym (4 bits each; 8 letters: two of 10,000 contacts collide with
+    probability about 1 %)."""
+    export_split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    """Target shares of ads in the train, validation and test splits of an export
+    (``ADWATCH_EXPORT_SPLIT_FRACTIONS='[0.7, 0.15, 0.15]'``)."""
 
 
 @lru_cache(maxsize=1)

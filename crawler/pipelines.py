@@ -435,6 +435,7 @@ class StoreAdPipeline:
         stats["finish_reason"] = reason
         with self.sessions.begin() as session:
             finish_run(session, self.run_id, status, stats)
+        _link_new_ads(self.sessions)
         jobdir: JobdirState | None = getattr(self.crawler, "adwatch_jobdir", None)
         if jobdir is not None:
             if status == "finished":
@@ -443,3 +444,21 @@ class StoreAdPipeline:
                 jobdir.done_runs = sorted({*jobdir.done_runs, self.run_id})
                 jobdir.write_marker(self.run_id, "stopped")
         self.engine.dispose()
+
+
+def _link_new_ads(sessions: Any) -> None:
+    """Link the ads stored by this run into networks and template clusters (``linking.update``:
+    only new or changed ads). Off with ``ADWATCH_LINKING__ENABLED_AFTER_CRAWL=false``; a failure is
+    logged and leaves the crawl's outcome alone (``adwatch link`` catches up)."""
+    from config.settings import get_settings
+
+    if not get_settings().linking.enabled_after_crawl:
+        return
+    try:
+        import linking
+
+        with sessions.begin() as session:
+            stats = linking.update(session)
+        log.info("linked %d new or changed ads in %.1f s", stats.ads, stats.seconds)
+    except Exception:
+        log.exception("linking the new ads failed; run `adwatch link` to catch up")

@@ -27,7 +27,7 @@ import re
 import sys
 import unicodedata
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,8 +38,11 @@ __all__ = [
     "DatasetError",
     "LabelledAd",
     "assign_groups",
+    "check_trainable",
     "file_sha256",
+    "labels_sha256",
     "load_labelled",
+    "majority_label",
     "read_exclude_ids",
 ]
 
@@ -85,7 +88,8 @@ paragraph; group sizes barely change between 0.2 and 0.5."""
 
 
 class DatasetError(ValueError):
-    """A training file is missing, unreadable or holds a bad row; the message names file and line."""
+    """A training source is missing, unreadable, holds a bad row or too few labels; the message names
+    the file (and line) or the source."""
 
 
 @dataclass(slots=True)
@@ -277,6 +281,72 @@ def _shingle_pairs(bodies: list[str], threshold: float, chunk: int = 2000) -> It
         rows = sims.row + start
         keep = (sims.data >= threshold) & (rows < sims.col)
         yield from zip(rows[keep].tolist(), sims.col[keep].tolist(), strict=True)
+
+
+def majority_label(votes: Sequence[int]) -> int | None:
+    """The majority of reviewers' 0/1 votes on one ad, or None for a tie (or no vote).
+
+    Args:
+        votes: one 0/1 vote per reviewer (1 = confirmed or escalated, 0 = dismissed).
+
+    Returns:
+        1 or 0 when one side has more votes, None when both have as many (the ad is then dropped
+        from training: the reviewers disagree and nothing breaks the tie).
+    """
+    pos = sum(1 for v in votes if v == 1)
+    neg = sum(1 for v in votes if v == 0)
+    if pos == neg:
+        return None
+    return 1 if pos > neg else 0
+
+
+def labels_sha256(pairs: Iterable[tuple[str, int]]) -> str:
+    """Hex SHA-256 of ``(id, label)`` pairs, order-independent: the pairs are sorted and written as
+    ``"<id>\t<label>\n"`` lines. Identifies a set of labels without holding any ad text or contact."""
+    digest = hashlib.sha256()
+    for ad_id, label in sorted((str(i), int(lbl)) for i, lbl in pairs):
+        digest.update(f"{ad_id}\t{label}\n".encode())
+    return digest.hexdigest()
+
+
+def check_trainable(records: Sequence[LabelledAd], n_splits: int) -> None:
+    """Refuse training data that grouped ``n_splits``-fold CV cannot use, naming the sources.
+
+    Rules: at least one labelled ad; both classes present; at least ``n_splits`` groups (see
+    :func:`assign_groups`) holding each class, since ``StratifiedGroupKFold`` needs a group of each
+    class in every fold (fewer makes folds without a positive, where PR-AUC is undefined).
+
+    Args:
+        records: the combined training ads (``source`` names where each came from; ``group`` is
+            filled, else the id is used).
+        n_splits: folds of the grouped cross-validation.
+
+    Raises:
+        DatasetError: no ads, a single class, or too few groups of a class. The message lists every
+            source with its rows and positives (``label`` 1).
+    """
+    by_source: dict[str, list[int]] = {}
+    for r in records:
+        by_source.setdefault(r.source or "(unnamed)", []).append(r.label)
+    sources = "; ".join(f"{name}: {len(labels)} rows, {sum(labels)} labelled 1 (fraudulent/confirmed)"
+                        for name, labels in by_source.items()) or "no source gave a row"
+    if not records:
+        raise DatasetError(f"no labelled ads to train on ({sources})")
+    n_pos = sum(r.label for r in records)
+    if n_pos in (0, len(records)):
+        only = "1 (fraudulent/confirmed)" if n_pos else "0 (legitimate/dismissed)"
+        raise DatasetError(
+            f"only one class: all {len(records)} labelled ads have label {only}; training needs both classes "
+            f"({sources})"
+        )
+    pos_groups = len({r.group or r.id for r in records if r.label == 1})
+    neg_groups = len({r.group or r.id for r in records if r.label == 0})
+    if min(pos_groups, neg_groups) < n_splits:
+        raise DatasetError(
+            f"too few labelled ads: grouped {n_splits}-fold CV needs >= {n_splits} groups of each class "
+            f"(near-duplicate ads count as one group); got {pos_groups} with label 1 and {neg_groups} with "
+            f"label 0 ({sources})"
+        )
 
 
 # --------------------------------------------------------------------------- readers

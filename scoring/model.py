@@ -50,7 +50,14 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 from sklearn.svm import LinearSVC
 
-from scoring.datasets import LabelledAd, file_sha256, load_labelled
+from scoring.datasets import (
+    DatasetError,
+    LabelledAd,
+    assign_groups,
+    check_trainable,
+    file_sha256,
+    load_labelled,
+)
 from scoring.evaluate import MetricCI, paired_bootstrap_diff, pr_auc, summarise
 from scoring.features import IdentityTermFilter, RuleCategoryCounts
 
@@ -391,7 +398,8 @@ class TrainedModel:
         data: rows, positives, groups, and per-source counts of the training records.
         cv: description of the cross-validation (splits, seed, grouping).
         seed: the seed used everywhere.
-        inputs: training files (``path``, ``sha256``), filled by :func:`train_cli`.
+        inputs: training sources (``path``, ``sha256``, ``role``: train, exclude, indicators, or
+            database with counts, decision dates and a labels hash), filled by :func:`train_cli`.
         train_seconds: wall time of :func:`train_model` (not written to metrics.json or card.md).
         identity_effect: grouped-CV ROC/PR-AUC of the selected candidate with and without
             nationality/ethnicity terms, and the paired PR-AUC difference (shipped minus other).
@@ -409,7 +417,7 @@ class TrainedModel:
     data: dict[str, Any]
     cv: dict[str, Any]
     seed: int
-    inputs: list[dict[str, str]] = field(default_factory=list)
+    inputs: list[dict[str, Any]] = field(default_factory=list)
     train_seconds: float = 0.0
     identity_effect: dict[str, Any] = field(default_factory=dict)
     oof_labels: NDArray[np.int_] | None = None
@@ -497,12 +505,13 @@ def train_model(
         The :class:`TrainedModel`.
 
     Raises:
-        ValueError: too few records or groups per class for ``n_splits`` folds.
+        scoring.datasets.DatasetError: (a ``ValueError``) no records, a single class, or fewer than
+            ``n_splits`` groups of a class (:func:`scoring.datasets.check_trainable`; the message
+            names each source with its counts).
     """
     started = time.perf_counter()
     say = log or (lambda _msg: None)
-    if not records:
-        raise ValueError("no training records")
+    check_trainable(records, n_splits)
     y = np.array([r.label for r in records], dtype=int)
     groups = [r.group or r.id for r in records]
     X = ad_frame([r.text for r in records], [r.metadata for r in records])
@@ -671,29 +680,59 @@ class JobRiskModel:
             ValueError: ``k < 1``.
             TypeError: ``text`` is not a str.
         """
+        return self.explain_many([text], [metadata or {}], k=k)[0]
+
+    def explain_many(
+        self, texts: Sequence[str], metadata: Sequence[dict[str, Any] | None] | None = None, k: int = 5
+    ) -> list[list[tuple[str, float]]]:
+        """:meth:`explain` for n ads at once: one feature transform for the batch instead of n
+        (the transform's fixed cost dominates for one ad; every feature is computed per row, so
+        the result for an ad does not depend on the others in the batch).
+
+        Args:
+            texts: ad texts, length n.
+            metadata: optional per-ad dicts, length n (see :func:`ad_frame`).
+            k: features per ad.
+
+        Returns:
+            n lists as :meth:`explain` returns them, in input order (``[]`` for empty input).
+
+        Raises:
+            ValueError: ``k < 1``, or the lengths differ.
+            TypeError: a text is not a str.
+        """
         if k < 1:
             raise ValueError("k must be >= 1")
+        if len(texts) == 0:
+            return []
         pipe, sign = self._parts()
-        features = pipe[:-1]
-        row = sp.csr_matrix(features.transform(ad_frame([text], [metadata or {}])))
+        meta = None if metadata is None else [m or {} for m in metadata]
+        rows = sp.csr_matrix(pipe[:-1].transform(ad_frame(texts, meta)))
         weights = _linear_weights(pipe[-1]) * sign
         if self._feature_names is None:
             self._feature_names = np.asarray(pipe.named_steps["features"].get_feature_names_out())
-        contrib = row.data * weights[row.indices]
-        order = np.lexsort((row.indices, -np.abs(contrib)))[:k]
         out = []
-        for i in order:
-            name = str(self._feature_names[row.indices[i]])
-            block, _, rest = name.partition("__")
-            if block == "meta":
-                # ColumnTransformer names array columns by their index in the frame: x1 is
-                # META_FIELDS[0] (column 0 is the text).
-                head = rest.split("_", 1)[0]
-                idx = int(head[1:]) - 1 if head[:1] == "x" and head[1:].isdigit() else -1
-                if 0 <= idx < len(META_FIELDS):
-                    rest = META_FIELDS[idx] + "_" + rest.split("_", 1)[1]
-            out.append((f"{block}:{rest}", float(contrib[i])))
+        for r in range(rows.shape[0]):
+            lo, hi = rows.indptr[r], rows.indptr[r + 1]
+            indices, data = rows.indices[lo:hi], rows.data[lo:hi]
+            contrib = data * weights[indices]
+            order = np.lexsort((indices, -np.abs(contrib)))[:k]
+            out.append([(self._feature_label(int(indices[i])), float(contrib[i])) for i in order])
         return out
+
+    def _feature_label(self, column: int) -> str:
+        """``block:name`` of a feature column (``meta`` columns named by their field)."""
+        assert self._feature_names is not None
+        name = str(self._feature_names[column])
+        block, _, rest = name.partition("__")
+        if block == "meta":
+            # ColumnTransformer names array columns by their index in the frame: x1 is
+            # META_FIELDS[0] (column 0 is the text).
+            head = rest.split("_", 1)[0]
+            idx = int(head[1:]) - 1 if head[:1] == "x" and head[1:].isdigit() else -1
+            if 0 <= idx < len(META_FIELDS):
+                rest = META_FIELDS[idx] + "_" + rest.split("_", 1)[1]
+        return f"{block}:{rest}"
 
 
 # --------------------------------------------------------------------------- persistence
@@ -801,9 +840,14 @@ def _card(model: TrainedModel, name: str) -> str:
         if inp.get("role") == "indicators":
             lines.append(f"| `{inp['path']}` | rule lexicon (rule-category features) | `{inp['sha256']}` | - | - |")
             continue
+        if inp.get("role") == "database":
+            lines.append(f"| `{inp['path']}` | analyst decisions (job ads) | labels `{inp['sha256']}` | "
+                         f"{inp['rows']} | {inp['fraudulent']} |")
+            continue
         counts = model.data["by_source"].get(Path(inp["path"]).name, {})
         lines.append(f"| `{inp['path']}` | training | `{inp['sha256']}` | {counts.get('rows', '-')} | "
                      f"{counts.get('fraudulent', '-')} |")
+    lines += _database_lines(model)
     lines += [
         "",
         "Sources: DIFrauD `job_scams` validation split (Boumber, Qachfar, Verma, LREC-COLING 2024; MIT) and a",
@@ -896,6 +940,28 @@ def _card(model: TrainedModel, name: str) -> str:
     return "\n".join(lines)
 
 
+def _database_lines(model: TrainedModel) -> list[str]:
+    """Card paragraph on rows labelled by analysts (empty when no database input was used)."""
+    lines: list[str] = []
+    for inp in model.inputs:
+        if inp.get("role") != "database":
+            continue
+        lines += [
+            "",
+            (
+                f"**Analyst decisions** from `{inp['path']}`: {inp['rows']} job ads ({inp['fraudulent']} labelled 1), "
+                f"decided {inp['decided_from']} to {inp['decided_to']}. {inp['label_rule']}"
+            ),
+            (
+                f"{inp['ties_dropped']} ad(s) dropped for a reviewer tie, {inp['not_job']} decided non-job ad(s) "
+                f"left out. `labels` is the SHA-256 of the sorted `ad id<TAB>label` lines"
+            ),
+            "(`scoring.datasets.labels_sha256`); no ad text or contact is recorded here. These labels mean",
+            "\"an analyst judged the ad a trafficking concern\", not EMSCAD fraud: the two definitions are mixed.",
+        ]
+    return lines
+
+
 def save_model(model: TrainedModel, out_dir: Path, name: str) -> Path:
     """Write ``out_dir/<name>/model.skops``, ``metrics.json`` and ``card.md``.
 
@@ -986,11 +1052,15 @@ def _display_path(path: Path) -> str:
 def train_cli(
     data: list[Path], out_dir: Path, name: str, exclude: Path | None, seed: int = 0,
     exclude_identity_terms: bool | None = None,
+    *,
+    extra_records: Sequence[LabelledAd] = (),
+    extra_inputs: Sequence[dict[str, Any]] = (),
 ) -> Path:
     """Load data, train, save, and print progress and figures (for ``adwatch train``).
 
     Args:
-        data: training files (DIFrauD-style JSONL and/or EMSCAD CSV).
+        data: training files (DIFrauD-style JSONL and/or EMSCAD CSV); may be empty when
+            ``extra_records`` are given.
         out_dir: parent folder for the artifact (e.g. ``models``).
         name: artifact folder name (e.g. ``job-risk-0.1.0``).
         exclude: optional file of ids to drop (see :func:`scoring.datasets.load_labelled`).
@@ -998,13 +1068,20 @@ def train_cli(
         exclude_identity_terms: remove nationality/ethnicity terms from the model's features;
             ``None`` reads ``AppSettings.model_exclude_identity_terms`` (env
             ``ADWATCH_MODEL_EXCLUDE_IDENTITY_TERMS``, default False).
+        extra_records: labelled ads from elsewhere (the CLI passes analysts' decisions read from
+            the database); their ids must not collide with file rows (``"db:<ad id>"``). With any,
+            groups are re-assigned over files and extra rows together, so a stored ad that copies
+            a file row shares its group.
+        extra_inputs: provenance of ``extra_records`` for ``metrics.json`` and the card, e.g.
+            ``{"path": URL without password, "role": "database", "sha256": labels hash, "rows",
+            "fraudulent", "decided_from", "decided_to", "ties_dropped", "not_job", "label_rule"}``.
 
     Returns:
         The artifact folder ``out_dir/name``.
 
     Raises:
-        scoring.datasets.DatasetError: bad input files.
-        ValueError: too few fraudulent groups for grouped 5-fold CV.
+        scoring.datasets.DatasetError: bad input files, no source at all, a single class, or too
+            few labelled groups per class (the message names the sources).
     """
     from rich.console import Console
     from rich.table import Table
@@ -1013,8 +1090,21 @@ def train_cli(
     if not console.is_terminal:  # logs and pipes: wide enough for the CV table
         console = Console(width=max(console.width, 120))
     started = time.perf_counter()
-    console.print(f"[bold]Loading[/] {len(data)} file(s)" + (f", excluding ids in {exclude}" if exclude else ""))
-    records = load_labelled([Path(p) for p in data], Path(exclude) if exclude else None)
+    records: list[LabelledAd] = []
+    if data:
+        console.print(f"[bold]Loading[/] {len(data)} file(s)" + (f", excluding ids in {exclude}" if exclude else ""))
+        records = load_labelled([Path(p) for p in data], Path(exclude) if exclude else None)
+    elif not extra_records:
+        raise DatasetError("no training data: give training files, analyst decisions from the database, or both")
+    if extra_records:
+        seen = {r.id for r in records}
+        clash = next((r.id for r in extra_records if r.id in seen), None)
+        if clash is not None:
+            raise DatasetError(f"duplicate training id {clash!r} between the files and the other source")
+        records = [*records, *extra_records]
+        assign_groups(records)
+        console.print(f"+ {len(extra_records)} labelled ads from {', '.join(i['path'] for i in extra_inputs) or 'another source'}")
+    check_trainable(records, N_SPLITS)
     n_pos = sum(r.label for r in records)
     console.print(f"{len(records)} ads, {n_pos} fraudulent, {len({r.group for r in records})} groups")
     if exclude_identity_terms is None:
@@ -1024,8 +1114,9 @@ def train_cli(
     model = train_model(records, seed=seed, log=lambda msg: console.print(f"  {msg}"),
                         exclude_identity_terms=exclude_identity_terms)
     model.inputs = [{"path": _display_path(p), "sha256": file_sha256(Path(p)), "role": "train"} for p in data]
-    if exclude:
+    if exclude and data:
         model.inputs.append({"path": _display_path(exclude), "sha256": file_sha256(Path(exclude)), "role": "exclude"})
+    model.inputs.extend(dict(i) for i in extra_inputs)
     if "rules" in model.selected.split("_"):  # the selected model reads rule-category counts
         from config.settings import get_settings
 

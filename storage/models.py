@@ -15,6 +15,8 @@ Tables (singular snake_case):
 * ``entity`` (type, normalised value, keyed HMAC of the value, masked display form) and
   ``ad_entity`` (where an entity occurs in an ad's text).
 * ``app_user``, ``review_item``, ``decision``, ``audit_event``: for the review app and export.
+* ``contact_network``, ``template_cluster`` and ``ad_link`` (each ad's network, cluster and MinHash
+  signature): written by ``linking``.
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -308,3 +312,65 @@ class AuditEvent(Base):
     target_type: Mapped[str | None] = mapped_column(String(50))
     target_id: Mapped[str | None] = mapped_column(String(200))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ContactNetwork(Base):
+    """Ads linked by shared contacts (phone, e-mail, handle), transitively: one connected component.
+
+    Written by ``linking.networks``. ``size``: ads; ``contacts``: distinct linking entities;
+    ``sites``/``cities``: sorted distinct values (cities normalised: lower case, the part before the
+    first comma); ``first_seen``/``last_seen``: over the ads. ``movement``: one contact appears in at
+    least N cities within T days (``AppSettings.linking``); ``movement_detail``: the contact's entity
+    id, masked form, cities and date range. ``boost``: what the network adds to the queue priority
+    (``linking.risk``).
+    """
+
+    __tablename__ = "contact_network"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    contacts: Mapped[int] = mapped_column(Integer, default=0)
+    sites: Mapped[list[str]] = mapped_column(JSON, default=list)
+    cities: Mapped[list[str]] = mapped_column(JSON, default=list)
+    first_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    movement: Mapped[bool] = mapped_column(Boolean, default=False)
+    movement_detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    boost: Mapped[float] = mapped_column(Float, default=0.0)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TemplateCluster(Base):
+    """Near-duplicate ads (one template): MinHash LSH neighbours, transitively. Written by ``linking.templates``.
+
+    ``representative_ad_id``: the member most similar to the others (by estimated Jaccard).
+    """
+
+    __tablename__ = "template_cluster"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    representative_ad_id: Mapped[int | None] = mapped_column(ForeignKey("ad.id", ondelete="SET NULL"))
+    first_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AdLink(Base):
+    """An ad's place in the networks and clusters (one row per linked ad).
+
+    ``content_sha256``: the ad content that was linked (a different ``Ad.content_sha256`` means the
+    ad changed and is linked again). ``minhash``: the MinHash signature of its text, ``num_perm``
+    little-endian uint32 values (datasketch ``affine32`` scheme), from which the LSH index is
+    rebuilt. ``network_id``: None for an ad without a linking contact; ``cluster_id``: None for an
+    ad with no near-duplicate.
+    """
+
+    __tablename__ = "ad_link"
+
+    ad_id: Mapped[int] = mapped_column(ForeignKey("ad.id", ondelete="CASCADE"), primary_key=True)
+    content_sha256: Mapped[str] = mapped_column(String(64))
+    network_id: Mapped[int | None] = mapped_column(ForeignKey("contact_network.id", ondelete="SET NULL"), index=True)
+    cluster_id: Mapped[int | None] = mapped_column(ForeignKey("template_cluster.id", ondelete="SET NULL"), index=True)
+    minhash: Mapped[bytes | None] = mapped_column(LargeBinary)
+    linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -107,10 +107,11 @@ def create_app(settings: WebSettings | None = None, *, sessions: sessionmaker[Se
                 f"{'.'.join(str(p) for p in e['loc'][1:])}: {e['msg']}" for e in exc.errors()),
             "user": getattr(request.state, "user", None)}, status_code=422)
 
-    from webapp import api, pages
+    from webapp import api, linking_pages, pages
 
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(linking_pages.router)
     return app
 
 

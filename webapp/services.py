@@ -1,8 +1,8 @@
 """Review-app queries and actions on the adwatch database. The caller owns the Session: nothing here
 commits (routes commit after an action).
 
-The queue lives in ``review_item`` (one row per flagged ad: state, priority = latest risk,
-assignee): :func:`sync_review_items` brings it up to date with new scores, so that the queue page
+The queue lives in ``review_item`` (one row per flagged ad: state, priority = latest risk raised
+by the ad's contact network, :mod:`linking.risk`; assignee): :func:`sync_review_items` brings it up to date with new scores, so that the queue page
 reads one indexed table with keyset pagination instead of ranking every score.
 """
 
@@ -23,12 +23,15 @@ from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from config.settings import Bands
+from linking.risk import linked_risk
 from storage.models import (
     Ad,
     AdEntity,
+    AdLink,
     AdVersion,
     AppUser,
     AuditEvent,
+    ContactNetwork,
     Decision,
     Entity,
     IndicatorHit,
@@ -97,7 +100,7 @@ def sync_review_items(session: Session, after_score_id: int = 0, now: datetime |
     """Bring ``review_item`` up to date with scores whose id is above ``after_score_id``.
 
     For every ad with such a score, its newest score decides: flagged (:data:`FLAGGED_BANDS`) ->
-    the review item is created or gets the new ``score_id`` and ``priority`` (= risk); no longer
+    the review item is created or gets the new ``score_id`` and ``priority`` (= linked risk); no longer
     flagged -> an undecided (``new``) item leaves the queue, a decided one keeps its state.
 
     Returns:
@@ -110,7 +113,8 @@ def sync_review_items(session: Session, after_score_id: int = 0, now: datetime |
     latest = (select(Score.ad_id.label("ad_id"), func.max(Score.id).label("sid"))
               .where(Score.id > after_score_id).group_by(Score.ad_id).subquery())
     rows = session.execute(
-        select(latest.c.ad_id, latest.c.sid, Score.risk, Score.band).join(Score, Score.id == latest.c.sid)
+        select(latest.c.ad_id, latest.c.sid, Score.risk, Score.band, ContactNetwork.boost).join(Score, Score.id == latest.c.sid)
+        .outerjoin(AdLink, AdLink.ad_id == latest.c.ad_id).outerjoin(ContactNetwork, ContactNetwork.id == AdLink.network_id)
     ).all()
     chunk = 500
     for i in range(0, len(rows), chunk):
@@ -119,15 +123,16 @@ def sync_review_items(session: Session, after_score_id: int = 0, now: datetime |
         existing = dict(session.execute(
             select(ReviewItem.ad_id, ReviewItem.state).where(ReviewItem.ad_id.in_(ids))).tuples().all())
         inserts, updates, drops = [], [], []
-        for ad_id, sid, risk, band in part:
+        for ad_id, sid, risk, band, boost in part:
             flagged = band in FLAGGED_BANDS
+            priority = linked_risk(risk, boost)  # risk raised by the ad's contact network (linking.risk)
             if ad_id in existing:
                 if flagged or existing[ad_id] != "new":
-                    updates.append({"ad_id": ad_id, "score_id": sid, "priority": float(risk)})
+                    updates.append({"ad_id": ad_id, "score_id": sid, "priority": priority})
                 else:
                     drops.append(ad_id)
             elif flagged:
-                inserts.append({"ad_id": ad_id, "score_id": sid, "priority": float(risk), "state": "new",
+                inserts.append({"ad_id": ad_id, "score_id": sid, "priority": priority, "state": "new",
                                 "created_at": now, "updated_at": now})
         if inserts:
             session.execute(insert(ReviewItem), inserts)
@@ -260,8 +265,9 @@ def queue_page(session: Session, filters: QueueFilters, *, limit: int = 50, curs
     if filters.band:
         stmt = stmt.where(Score.band == filters.band)
         if bands is not None:  # a priority range lets the (state, priority) index seek to the band
-            low, high = {"high": (bands.high, None), "medium": (bands.medium, bands.high),
-                         "low": (None, bands.medium)}.get(filters.band, (None, None))
+            # priority (linked risk) >= risk, so only the lower bound of a band is a valid seek
+            low, high = {"high": (bands.high, None), "medium": (bands.medium, None),
+                         "low": (None, None)}.get(filters.band, (None, None))
             if low is not None:
                 stmt = stmt.where(ReviewItem.priority >= low)
             if high is not None:

@@ -28,9 +28,9 @@ def test_db_upgrade_creates_then_reports_up_to_date(cli, tmp_path):
     url = f"sqlite:///{tmp_path / 'a.db'}"
     first = cli("db", "upgrade", "--db", url)
     assert first.exit_code == 0, first.output
-    assert "migrated from empty to 0001" in first.output
+    assert "migrated from empty to 0002" in first.output
     again = cli("db", "upgrade", "--db", url)
-    assert "already at revision 0001" in again.output
+    assert "already at revision 0002" in again.output
     tables = {r[0] for r in sqlite3.connect(tmp_path / "a.db").execute("select name from sqlite_master where type='table'")}
     assert {"ad", "ad_version", "entity", "review_item", "decision", "app_user", "audit_event"} <= tables
 

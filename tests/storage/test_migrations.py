@@ -14,7 +14,8 @@ from storage.errors import StorageError
 from storage.models import Base
 
 TABLES = {"site", "crawl_run", "ad", "ad_version", "score", "indicator_hit", "entity", "ad_entity",
-          "app_user", "review_item", "decision", "audit_event", "alembic_version"}
+          "app_user", "review_item", "decision", "audit_event", "alembic_version",
+          "contact_network", "template_cluster", "ad_link"}
 
 
 def test_migrated_schema_matches_the_models(engine):
