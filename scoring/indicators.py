@@ -36,8 +36,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy
 import spacy
 import yaml
+from spacy.attrs import IS_SPACE, LOWER, ORTH
 from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokenizer import Tokenizer
@@ -587,6 +589,66 @@ def _required_words(pattern: list[dict[str, Any]]) -> list[set[str]]:
     return out
 
 
+_DIGIT_START = re.compile(r"(?:[0-9]|\[[0-9\-]+\])")
+
+
+def _regex_needs_digit(regex: str) -> bool:
+    """True when every string ``regex`` matches in full starts with a digit, judged conservatively
+    from its form: ``^`` then a digit or a digit class (``[0-9]``, ``[3-9]``), or a non-optional
+    group ``(?:...)`` each of whose top-level alternatives starts so. Anything else: False."""
+    if not regex.startswith("^"):
+        return False
+    body = regex[1:]
+    if _DIGIT_START.match(body):
+        return True
+    if not body.startswith("(?:"):
+        return False
+    depth, alts, cur, i = 0, [], [], 3
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\":
+            cur.append(body[i:i + 2])
+            i += 2
+            continue
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            if depth == 0:
+                break
+            depth -= 1
+        elif ch == "|" and depth == 0:
+            alts.append("".join(cur))
+            cur = []
+            i += 1
+            continue
+        cur.append(ch)
+        i += 1
+    else:
+        return False
+    alts.append("".join(cur))
+    if body[i + 1:i + 2] in ("?", "*", "{"):
+        return False
+    return all(_DIGIT_START.match(a) for a in alts)
+
+
+def _pattern_needs_digit(pattern: list[dict[str, Any]]) -> bool:
+    """True when a match of the Matcher ``pattern`` must hold a digit: a required token (no
+    optional ``OP``) with ``IS_DIGIT: true`` or a ``REGEX`` that :func:`_regex_needs_digit`."""
+    for tok in pattern:
+        op = tok.get("OP", "1")
+        if op not in ("1", "+"):
+            m = _OP_RANGE.fullmatch(op) if op not in ("!", "?", "*") else None
+            if m is None or not m.group(1) or int(m.group(1)) < 1:
+                continue
+        if tok.get("IS_DIGIT") is True:
+            return True
+        for attr in ("LOWER", "ORTH", "TEXT", "NORM"):
+            val = tok.get(attr)
+            if isinstance(val, dict) and isinstance(val.get("REGEX"), str) and _regex_needs_digit(val["REGEX"]):
+                return True
+    return False
+
+
 @registry.misc("adwatch.indicator_patterns.v1")
 def indicator_patterns_v1(path: str, language: str = "en") -> dict[str, Any]:
     """spaCy registry entry: the indicator set of ``path`` in JSON form, for
@@ -686,13 +748,20 @@ class IndicatorMatcher:
         self._has_full = False
         self._key: dict[int, str] = {}
         self._exc_key: dict[int, str] = {}
+        # indicator and exception phrases: a sentence holding one must be tokenised (scoring.segments)
+        self.trigger_phrases: list[tuple[str, ...]] = []
+        # per anchored token pattern: (longest match in tokens, the word sets of its required literal
+        # tokens, whether a match must hold a digit); see scoring.segments
+        self.pattern_requirements: list[tuple[int, list[set[str]], bool]] = []
         stop = {w.lower() for w in indicator_set.anchor_stopwords}
         # anchor word -> {indicator id: radius in tokens (longest pattern anchored on that word)}
         self._anchors: dict[str, dict[str, int]] = {}
         for ind in indicator_set.indicators.values():
             self._key[vocab.strings.add(ind.id)] = ind.id
             if ind.phrases:
-                self._phrase.add(ind.id, self._docs(ind.phrases))
+                docs = self._docs(ind.phrases)
+                self._phrase.add(ind.id, docs)
+                self.trigger_phrases.extend(tuple(t.lower_ for t in d) for d in docs)
             anchored, full = [], []
             required: list[list[frozenset[int]]] = []
             for pat in ind.patterns:
@@ -701,6 +770,8 @@ class IndicatorMatcher:
                     full.append(list(pat))
                     continue
                 anchored.append(list(pat))
+                self.pattern_requirements.append(
+                    (length, [set(req) for req in _required_words(pat)], _pattern_needs_digit(pat)))
                 required.append([frozenset(vocab.strings.add(x) for x in req) for req in _required_words(pat)])
                 for w in words:
                     by_ind = self._anchors.setdefault(w, {})
@@ -718,7 +789,9 @@ class IndicatorMatcher:
                 raise IndicatorConfigError(f"{ind.id}: invalid token pattern: {exc}") from exc
             if ind.exceptions:
                 label = f"__exception__{ind.id}"
-                self._phrase.add(label, self._docs(ind.exceptions))
+                docs = self._docs(ind.exceptions)
+                self._phrase.add(label, docs)
+                self.trigger_phrases.extend(tuple(t.lower_ for t in d) for d in docs)
                 self._exc_key[vocab.strings.add(label)] = ind.id
         anchors = set(self._anchors)
         self._anchor_key = vocab.strings.add("__anchor__")
@@ -750,6 +823,18 @@ class IndicatorMatcher:
         self._after_skip = frozenset(b.lower() for b in neg.after_skip)
         self._coordinators = self._seqs(neg.coordinators)
         self._pattern_tokenizer = None  # built again (from the current tokenizer) if patterns change
+        self._sent_end_orth = numpy.array([vocab.strings.add(x) for x in sorted(_SENT_END)], dtype=numpy.uint64)
+
+    def anchor_lengths(self) -> dict[str, int]:
+        """``{anchor word: L}``: the lower-case anchor word of each token pattern and the length
+        (tokens) of the longest pattern anchored on it; a match holds its anchor and lies within
+        ``L - 1`` tokens of it on either side."""
+        return {w: max(by_ind.values()) for w, by_ind in self._anchors.items()}
+
+    def cue_sequences(self) -> list[tuple[int, tuple[str, ...]]]:
+        """``(label key, lower-cased tokens)`` of every ad-type cue phrase (see :meth:`ad_type_scores`)."""
+        strings = self.nlp.vocab.strings
+        return [(strings[label], tuple(t.lower_ for t in d)) for label, docs in self._cue_phrases for d in docs if len(d)]
 
     def initialize(
         self,
@@ -837,11 +922,13 @@ class IndicatorMatcher:
             k += 1
         return self._has_cue(after, self._cues_after)
 
-    def ad_type_scores(self, doc: Doc) -> dict[str, float]:
+    def ad_type_scores(self, doc: Doc, cues: set[tuple[int, str]] | None = None) -> dict[str, float]:
         """``{ad_type: score}`` for a processed ``doc`` (see ``ad_type`` in ``common.<lang>.yml``).
 
-        The cue matches are those this component stored on ``doc`` (``doc.user_data``); a doc it did
-        not process is scanned for the cues here.
+        The cue matches are ``cues`` when given (distinct ``(label key, matched text lower-cased)``
+        pairs, e.g. found in the whole text by :class:`scoring.segments.SentenceSelector` while
+        ``doc`` holds only some sentences), else those this component stored on ``doc``
+        (``doc.user_data``); a doc it did not process is scanned for the cues here.
 
         Each distinct cue phrase adds its weight once; each distinct category of an indicator at least
         ``indicator_min_weight`` heavy found in ``doc.spans[spans_key]`` (whatever the ad type) adds
@@ -862,6 +949,11 @@ class IndicatorMatcher:
                 if (ad_type, ind.category) not in seen_cats:
                     seen_cats.add((ad_type, ind.category))
                     scores[ad_type] = scores.get(ad_type, 0.0) + bonus
+        if cues is not None:
+            for key, text in cues:
+                ad_type, weight = self._cue_info[key]
+                scores[ad_type] = scores.get(ad_type, 0.0) + weight
+            return scores
         stored = doc.user_data.get(self._cue_user_key)
         if stored is not None and stored[0] == len(doc):
             cue_matches = stored[1]
@@ -920,6 +1012,7 @@ class IndicatorMatcher:
                 exc.setdefault(self._exc_key[key], []).append((s, e))
             elif key in self._suppress_cats:
                 suppressors.append((self._suppress_cats[key], s))
+        lowers = None
         for a_id, spans in windows.items():
             matcher = self._matchers[a_id]
             spans.sort()
@@ -931,11 +1024,13 @@ class IndicatorMatcher:
                 else:
                     merged.append((a, b))
             required = self._required[a_id]
+            if lowers is None:
+                lowers = doc.to_array(LOWER)  # one array instead of a Token object per window token
             for a, b in merged:
-                span = doc[a:b]
-                present = {t.lower for t in span}
+                present = set(lowers[a:b].tolist())
                 if not any(all(not req.isdisjoint(present) for req in reqs) for reqs in required):
                     continue
+                span = doc[a:b]
                 for _key, s, e in matcher(span):
                     raw.add((a_id, a + s, a + e))
         if self._has_full:
@@ -946,8 +1041,11 @@ class IndicatorMatcher:
         dropped: list[tuple[str, int, int]] = []
         bounds: list[int] = []
         if suppressors:
-            # cheap sentence boundaries (no sentencizer): token indices that start a sentence
-            bounds = [0] + [t.i + 1 for t in doc if t.text in _SENT_END or "\n" in t.text]
+            # cheap sentence boundaries (no sentencizer): token indices that start a sentence; read
+            # from arrays (a Token object per token costs more than the rest of this component)
+            orth, space = doc.to_array([ORTH, IS_SPACE]).T
+            cand = numpy.flatnonzero(numpy.isin(orth, self._sent_end_orth) | (space == 1))
+            bounds = [0] + [int(i) + 1 for i in cand if doc[int(i)].text in _SENT_END or "\n" in doc[int(i)].text]
 
         def sent_of(i: int) -> tuple[int, int]:
             k = bisect.bisect_right(bounds, i)

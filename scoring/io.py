@@ -27,7 +27,6 @@ from scoring.datasets import EMSCAD_TEXT_FIELDS
 from scoring.types import AD_TYPES, Ad, Score
 
 
-
 @dataclass(slots=True)
 class RowError:
     """A row that could not be read: ``file``, 1-based physical ``line`` and a readable ``message``."""

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
-__all__ = ["LanguageDetector", "MAX_CHARS", "supported_languages"]
+__all__ = ["MAX_CHARS", "LanguageDetector", "supported_languages"]
 
 MAX_CHARS = 200
 """Characters of an ad read for identification."""

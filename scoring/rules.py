@@ -37,6 +37,7 @@ from scoring.indicators import (
 )
 from scoring.langid import LanguageDetector, supported_languages
 from scoring.normalize import NormalizedText, fold_obfuscation, normalize_text
+from scoring.segments import SelectedText, Selection, SentenceSelector, select_text
 from scoring.types import AD_TYPES, Entity, IndicatorHit
 
 __all__ = ["Analysis", "RuleEngine", "default_engine", "infer_ad_type"]
@@ -81,6 +82,8 @@ class RuleEngine:
             language among the languages that have indicator files (:mod:`scoring.langid`), unless
             the item gives one.
         batch_size: ads read ahead and grouped by language before they are processed.
+        select_sentences: tokenise only the sentences that can hold a match (default; same results,
+            see :mod:`scoring.segments`); ``False`` tokenises every ad whole.
 
     One ``spacy.blank(lang)`` + ``adwatch_indicators`` pipeline per language, built on first use.
 
@@ -96,7 +99,9 @@ class RuleEngine:
         *,
         lang: str | None = None,
         batch_size: int = 64,
+        select_sentences: bool = True,
     ) -> None:
+        self.select_sentences = select_sentences
         if indicators_dir is None:
             from config.settings import get_settings
 
@@ -110,9 +115,10 @@ class RuleEngine:
             raise IndicatorConfigError(f"no indicator files (job|escort|common.<lang>.yml) in {self.indicators_dir}")
         self.lang = lang or ("en" if "en" in self.languages else self.languages[0])
         self._pipes: dict[str, tuple[Language, IndicatorMatcher]] = {}
+        self._selectors: dict[str, SentenceSelector] = {}
         self._detector: LanguageDetector | None = None
-        self._pipe(self.lang)  # fail early on bad YAML for the main language
         self.extractor = ContactExtractor(load_extraction_lexicon(self.indicators_dir))
+        self._pipe(self.lang)  # fail early on bad YAML for the main language
 
     # ---------------------------------------------------------------- pipelines
 
@@ -123,6 +129,13 @@ class RuleEngine:
             if not isinstance(component, IndicatorMatcher) or component.indicator_set is None:
                 raise TypeError("adwatch_indicators component missing or without patterns")
             self._pipes[lang] = (nlp, component)
+            places = nlp.get_pipe("adwatch_places") if "adwatch_places" in nlp.pipe_names else None
+            self._selectors[lang] = SentenceSelector(
+                nlp.tokenizer, component.trigger_phrases, component.pattern_requirements,
+                cues=component.cue_sequences(), places=places.names if places is not None else None,
+                extraction_words=self.extractor.candidate_words(),
+                stopwords=component.indicator_set.anchor_stopwords if component.indicator_set else (),
+            )
         return self._pipes[lang]
 
     @property
@@ -205,13 +218,23 @@ class RuleEngine:
             # error-handler layers per ad)
             make_doc = nlp.make_doc
             procs = [proc for _name, proc in nlp.pipeline]
+            selector = self._selectors[lang] if self.select_sentences else None
+            if selector is not None:  # places and cues come from the selector's scan of the whole text
+                procs = [proc for name, proc in nlp.pipeline if name != "adwatch_places"]
             for i in idx:
                 norm, given, used_lang, detected = batch[i]
                 mnorm = fold_obfuscation(norm)
-                doc = make_doc(mnorm.text)
+                found = None
+                doc_norm = mnorm
+                if selector is not None:
+                    found = selector.scan(mnorm.text)
+                    if found.ranges is not None:
+                        doc_norm = select_text(mnorm, found.ranges)
+                doc = make_doc(doc_norm.text)
                 for proc in procs:
                     doc = proc(doc)
-                out[i] = self._analysis(doc, component, norm, mnorm, given, region, used_lang, detected)
+                out[i] = self._analysis(doc, component, norm, mnorm, doc_norm, found, given, region,
+                                        used_lang, detected)
         return [a for a in out if a is not None]
 
     def analyze_one(
@@ -261,25 +284,34 @@ class RuleEngine:
 
     def _analysis(
         self, doc: Doc, component: IndicatorMatcher, norm: NormalizedText, mnorm: NormalizedText,
-        given: str | None, region: str, lang: str, lang_detected: bool,
+        doc_norm: NormalizedText | SelectedText, found: Selection | None, given: str | None, region: str, lang: str,
+        lang_detected: bool,
     ) -> Analysis:
+        """``doc`` is the tokenised ``doc_norm.text``: ``mnorm`` (the folded text) whole, or the
+        sentences of it ``found`` selected; ``found`` also holds the whole text's cues and places."""
         iset = component.indicator_set
         assert iset is not None
-        scores = component.ad_type_scores(doc) if given is None else {}
+        scores = component.ad_type_scores(doc, found.cues if found else None) if given is None else {}
         ad_type = given or infer_ad_type_from_scores(scores, iset.ad_type)
-        entities = self.extractor.extract(norm, region)
-        places = doc.spans.get("places")
+        # the selector scanned the folded text; its extraction hints hold for the normalised text
+        # the extractor reads when folding changed nothing (nearly every ad)
+        hints = found.extraction_hints if found is not None and mnorm.text == norm.text else None
+        entities = self.extractor.extract(norm, region, hints)
+        if found is not None:
+            places = [(s, e, value) for s, e, value in found.places]
+        else:
+            places = [(span.start_char, span.end_char, span.label_) for span in doc.spans.get("places", [])]
         if places:
-            for span in places:
-                s, e = mnorm.span_to_original(span.start_char, span.end_char)
-                entities.append(Entity("place", span.label_, s, e, mnorm.original[s:e]))
+            for ps, pe, value in places:
+                s, e = mnorm.span_to_original(ps, pe)
+                entities.append(Entity("place", value, s, e, mnorm.original[s:e]))
             entities.sort(key=lambda x: (x.start, x.end, x.type))
         return Analysis(
             ad_type=ad_type,
             ad_type_inferred=given is None,
-            indicators=self._hits(doc, component.spans_key, iset, mnorm, ad_type),
+            indicators=self._hits(doc, component.spans_key, iset, doc_norm, ad_type),
             entities=entities,
-            dropped=self._hits(doc, component.negated_key, iset, mnorm, ad_type),
+            dropped=self._hits(doc, component.negated_key, iset, doc_norm, ad_type),
             ad_type_scores=scores,
             lang=lang,
             lang_detected=lang_detected,

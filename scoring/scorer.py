@@ -122,10 +122,14 @@ class Scorer:
         types = [d.ad_type for d in details]
         analyzed = [(d.indicators, d.entities) for d in details]
         probs: dict[int, float] = {}
+        tops: dict[int, list[tuple[str, float]]] = {}
         job_idx = [i for i, t in enumerate(types) if t == "job"]
         if self.model is not None and job_idx:
-            p = self.model.predict_proba([batch[i].text for i in job_idx], [batch[i].metadata for i in job_idx])
+            texts, metadata = [batch[i].text for i in job_idx], [batch[i].metadata for i in job_idx]
+            p = self.model.predict_proba(texts, metadata)
             probs = {i: float(v) for i, v in zip(job_idx, p)}
+            # one feature transform for the batch, not one per ad (the per-call cost dominates)
+            tops = dict(zip(job_idx, self.model.explain_many(texts, metadata, k=self.explain_top)))
         out = []
         for i, (ad, ad_type, (hits, entities)) in enumerate(zip(batch, types, analyzed)):
             r = rule_risk(hits)
@@ -134,7 +138,7 @@ class Scorer:
             band = self.settings.bands.band(risk)
             top: list[list[object]] = []
             if p is not None and self.model is not None:
-                top = [[f, round(float(w), 4)] for f, w in self.model.explain(ad.text, ad.metadata, k=self.explain_top)]
+                top = [[f, round(float(w), 4)] for f, w in tops[i]]
             out.append(
                 Score(
                     ad_id=ad.id, ad_type=ad_type, lang=details[i].lang, risk=risk, band=band,

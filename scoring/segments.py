@@ -1,0 +1,428 @@
+"""Sentence selection: tokenise only the sentences of an ad that can hold a match.
+
+Tokenising a whole ad costs more than every rule run on it (``bench/scoring_rules.py``), and most
+sentences of a job ad ("You will join a friendly team.") hold no indicator phrase, no ad-type cue and
+no place name. :class:`SentenceSelector` finds, with one Aho-Corasick pass (pyahocorasick) over the
+lower-cased text and one over the cased text, every sentence holding a *trigger*: for each phrase the
+pipeline looks for, one of its tokens (a phrase cannot match where one of its tokens is absent). The
+rule engine then tokenises the selected sentences only, joined in their original order, and maps
+offsets back through :class:`scoring.normalize.NormalizedText`.
+
+The result is the same as matching the whole text, because every rule of ``adwatch_indicators``
+looks no further than the sentence of its match:
+
+- indicator phrases, exception phrases and ad-type cues are triggers, so their sentences are kept;
+- negation windows and ``suppress`` rules stop at the sentence boundary;
+- a token pattern (``Matcher``) holds its anchor word and is at most ``L`` tokens long; an anchor's
+  sentence is kept together with neighbouring sentences until ``L`` whitespace-separated chunks lie
+  on each side of it (a chunk is at least one token), so the pattern sees the same tokens;
+- place names (case-sensitive ``PhraseMatcher`` in :class:`scoring.extract.PlaceMatcher`) are
+  triggers of the cased pass.
+
+Sentence boundaries are placed only where the component's own rule (:func:`scoring.indicators._sent_start`)
+sees one in the whole text: after a whitespace run holding a line break, or after a whitespace run
+that follows a chunk whose last token (by the pipeline's tokenizer, cached per chunk) is ``.``, ``!``,
+``?`` or ``…``. Boundaries fall after whitespace, where spaCy's tokenizer splits anyway, so each kept
+sentence is tokenised exactly as inside the whole text. ``tests/scoring/test_segments.py`` checks
+that the engine's output is identical with and without selection on the indicator gold set, the
+DIFrauD texts and the demo board's ads.
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import ahocorasick
+
+from scoring.normalize import NormalizedText
+
+__all__ = ["SelectedText", "Selection", "SentenceSelector", "select_text"]
+
+_SENT_END = frozenset({".", "!", "?", "...", "…"})
+_CACHE_LIMIT = 200_000
+_MAX_PREFIX = 4
+"""Phrases longer than this many tokens are looked for by their first tokens (a necessary condition)."""
+
+_SELECT, _ANCHOR, _CUE, _PLACE, _SEED, _PLATFORM = 0, 1, 2, 3, 4, 5
+_DIGIT = re.compile(r"[0-9]")
+
+
+def _char_class(ch: str) -> int:
+    return 1 if ch.isalpha() else 2 if ch.isdigit() else 0
+
+
+def _variants(tokens: tuple[str, ...]) -> list[str]:
+    """Every string the token sequence can occupy in a text: consecutive tokens of a doc are
+    separated by nothing or by one space (more whitespace is a token of its own)."""
+    out = [tokens[0]]
+    for tok in tokens[1:]:
+        out = [v + sep + tok for v in out for sep in ("", " ")]
+    return out
+
+
+@dataclass(slots=True)
+class Selection:
+    """What :meth:`SentenceSelector.scan` found in one text.
+
+    Attributes:
+        ranges: ``[start, end)`` character ranges to tokenise, in order and disjoint (``[]``: none);
+            ``None``: tokenise the whole text.
+        cues: the distinct ad-type cue matches ``(cue label key, matched text lower-cased)``, the
+            same pairs ``IndicatorMatcher.ad_type_scores`` counts on a whole doc.
+        places: gazetteer places ``(start, end, value)`` after ``filter_spans`` (longest first),
+            ordered by start; offsets index the scanned text.
+        extraction_hints: ``(seed word starts, platform word starts)`` for
+            :meth:`scoring.extract.ContactExtractor.extract` (``hints``), valid for the text as
+            scanned; ``None`` when the text was not scanned for them.
+    """
+
+    ranges: list[tuple[int, int]] | None
+    cues: set[tuple[int, str]] = field(default_factory=set)
+    places: list[tuple[int, int, str]] = field(default_factory=list)
+    extraction_hints: tuple[list[int], list[int]] | None = None
+
+
+class SentenceSelector:
+    """Find the sentences of a text that the indicator matchers can match in, and the ad-type cues
+    and gazetteer places of the whole text, without tokenising it.
+
+    Args:
+        tokenizer: the pipeline's tokenizer (``nlp.tokenizer``). It is run on single chunks only
+            (cached): to confirm that a ``.``/``!``/``?`` ends a token, and to confirm cue and place
+            matches token by token, so they are exactly the ``PhraseMatcher`` matches on the whole doc.
+        phrases: token sequences (lower-cased token texts) whose sentences must be kept: indicator
+            and exception phrases.
+        patterns: per Matcher token pattern, ``(L, word sets, needs digit)``: its longest match in
+            tokens, the lower-case word sets of its required literal tokens (a match holds one word
+            of each), and whether a match must hold a digit
+            (``IndicatorMatcher.pattern_requirements``).
+        cues: ``(label key, token sequence lower-cased)`` of the ad-type cue phrases.
+        places: ``{surface name: value}`` of the gazetteer (case-sensitive, words split on spaces).
+        extraction_words: ``(seed words, platform words)`` of
+            :meth:`scoring.extract.ContactExtractor.candidate_words`, whose occurrences the same scan
+            reports for the extractor.
+        stopwords: common words (``matching.anchor_stopwords`` of the indicator files); a pattern's
+            word set holding one is not looked for (it would be found in nearly every sentence).
+        max_fraction: if the kept sentences cover more than this fraction of the text (0 to 1), the
+            whole text is tokenised instead.
+    """
+
+    def __init__(
+        self,
+        tokenizer: Any,
+        phrases: Iterable[tuple[str, ...]],
+        patterns: Iterable[tuple[int, list[set[str]], bool]],
+        cues: Iterable[tuple[int, tuple[str, ...]]] = (),
+        places: dict[str, str] | None = None,
+        extraction_words: tuple[list[str], list[str]] | None = None,
+        stopwords: Iterable[str] = (),
+        max_fraction: float = 0.85,
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.max_fraction = max_fraction
+        # token texts that special cases split out of a letter run ("can|not", "do|n't", "gon|na"):
+        # a match may start or end there without a non-letter beside it
+        self._glue: frozenset[str] = frozenset()
+        rules = getattr(tokenizer, "rules", None) or {}
+        self._rules = frozenset(rules)
+        glue = set()
+        for pieces in rules.values():
+            if len(pieces) > 1:
+                for piece in pieces:
+                    orth = piece.get(65) or piece.get("ORTH") or ""  # 65 = spacy.attrs.ORTH
+                    glue.add(str(orth).lower())
+        self._glue = frozenset(glue)
+        lower: dict[str, list[tuple[Any, ...]]] = {}
+        for seq in phrases:
+            seq = tuple(t for t in seq if t)
+            if seq:
+                self._add(lower, seq[:_MAX_PREFIX], (_SELECT, 0))
+        # a token pattern is looked for by its required word sets; sets holding a stop word would
+        # hit everywhere and are not checked (unless the pattern has no other)
+        self._patterns: list[tuple[int, int, bool]] = []  # (L, number of checked sets, needs digit)
+        stop = {w.lower() for w in stopwords}
+        for length, sets, digit in patterns:
+            checked = [ws for ws in sets if ws and not (ws & stop) and any(w.isalnum() for w in ws)] or sorted(
+                (ws for ws in sets if ws), key=len)[:1]
+            if not checked:
+                raise ValueError("a token pattern without a required literal token cannot be selected for")
+            p_idx = len(self._patterns)
+            self._patterns.append((int(length), len(checked), bool(digit)))
+            for s_idx, words in enumerate(checked):
+                for word in words:
+                    if word.strip():
+                        self._add(lower, (word,), (_ANCHOR, p_idx, s_idx))
+        for key, seq in cues:
+            if seq:
+                self._add(lower, seq, (_CUE, key, seq))
+        # place names go in lower-cased too (one pass over the text); the case is checked on confirming
+        for name, value in (places or {}).items():
+            words = tuple(name.split())
+            if words:
+                self._add(lower, tuple(w.lower() for w in words), (_PLACE, value, words, words[0][0]))
+        seed_words, platform_words = extraction_words or ([], [])
+        for word in seed_words:
+            lower.setdefault(word, []).append((len(word), 0, 0, _SEED))
+        for word in platform_words:
+            lower.setdefault(word, []).append((len(word), 0, 0, _PLATFORM))
+        self._lower = self._automaton(lower)
+        self._ends: dict[str, bool] = {}
+        self._classes: dict[str, int] = {}
+        self._tokens: dict[str, list[tuple[int, int, str, str]]] = {}
+        self.triggers = len(lower)
+        """Number of distinct strings looked for."""
+
+    def _add(self, table: dict[str, list[tuple[Any, ...]]], seq: tuple[str, ...], payload: tuple[Any, ...]) -> None:
+        # payload: (length, class of its first char to check on the left or 0, same on the right, ...)
+        for v in _variants(seq):
+            left = _char_class(v[0]) if seq[0] not in self._glue else 0
+            right = _char_class(v[-1]) if seq[-1] not in self._glue else 0
+            table.setdefault(v, []).append((len(v), left, right) + payload)
+
+    @staticmethod
+    def _automaton(table: dict[str, list[tuple[Any, ...]]]) -> Any:
+        auto = ahocorasick.Automaton()
+        for word, payloads in table.items():
+            auto.add_word(word, payloads)
+        auto.make_automaton()
+        return auto
+
+    # ------------------------------------------------------------------ tokenizer, cached
+
+    def _cached_tokens(self, chunk: str) -> list[tuple[int, int, str, str]]:
+        toks = self._tokens.get(chunk)
+        if toks is None:
+            if len(self._tokens) > _CACHE_LIMIT:
+                self._tokens.clear()
+            toks = [(t.idx, t.idx + len(t.text), t.lower_, t.text) for t in self.tokenizer(chunk)]
+            self._tokens[chunk] = toks
+        return toks
+
+    def _ends_sentence(self, chunk: str) -> bool:
+        """True when the pipeline's tokenizer ends ``chunk`` (no whitespace) with a sentence end."""
+        hit = self._ends.get(chunk)
+        if hit is None:
+            if len(self._ends) > _CACHE_LIMIT:
+                self._ends.clear()
+            toks = self._cached_tokens(chunk)
+            hit = bool(toks) and toks[-1][3] in _SENT_END
+            self._ends[chunk] = hit
+        return hit
+
+    def _confirm(self, text: str, start: int, end: int, seq: tuple[str, ...], cased: bool) -> bool:
+        """True when tokens ``seq`` (lower-cased, or exact with ``cased``) occupy exactly
+        ``text[start:end]`` in the whole text's tokenisation."""
+        cs = max(text.rfind(" ", 0, start), text.rfind("\n", 0, start), text.rfind("\t", 0, start)) + 1
+        ce = len(text)
+        for ws in (" ", "\n", "\t"):
+            j = text.find(ws, end, ce)
+            if j != -1:
+                ce = j
+        chunk = text[cs:ce]
+        if cs == start and ce == end and len(seq) == 1 and chunk.isalpha() and chunk not in self._rules:
+            # a chunk of letters only, without a tokenizer special case, is one token
+            return (chunk if cased else chunk.lower()) == seq[0]
+        # chunks are tokenised independently of their context; the slice may hold other whitespace
+        # (no-break space), which the tokenizer splits on as well
+        toks = self._cached_tokens(chunk)
+        rel, k = start - cs, len(seq)
+        for i, tok in enumerate(toks):
+            if tok[0] == rel:
+                if i + k > len(toks) or toks[i + k - 1][1] != end - cs:
+                    return False
+                col = 3 if cased else 2
+                return all(toks[i + j][col] == seq[j] for j in range(k))
+            if tok[0] > rel:
+                return False
+        return False
+
+    # ------------------------------------------------------------------ scanning
+
+    def sentences(self, text: str) -> list[int]:
+        """Start offsets of sentences of ``text`` (the first is 0), in order.
+
+        A boundary is placed after the whitespace following a line break, or following ``. ``,
+        ``! ``, ``? `` or ``… `` when the tokenizer ends that chunk with the punctuation as a token.
+        Boundaries this misses (a tab after a full stop) only make a sentence span two: a kept
+        span is still a run of whole sentences.
+        """
+        n = len(text)
+        ends: list[int] = []
+        for pat in (". ", "! ", "? ", "… ", "\n"):
+            i = text.find(pat)
+            while i != -1:
+                j = i + len(pat)
+                while j < n and text[j].isspace():
+                    j += 1
+                if j < n:
+                    if pat == "\n":
+                        ends.append(j)
+                    else:
+                        chunk_start = max(text.rfind(" ", 0, i), text.rfind("\n", 0, i)) + 1
+                        # the chunk's last token is the same whatever other whitespace the slice holds
+                        if self._ends_sentence(text[chunk_start:i + 1]):
+                            ends.append(j)
+                i = text.find(pat, j)
+        return [0] + sorted(set(ends))
+
+    def scan(self, text: str) -> Selection:
+        """Sentences to tokenise, cues and places of ``text``.
+
+        Args:
+            text: the text the pipeline would tokenise (normalised and folded).
+        """
+        n = len(text)
+        if n == 0:
+            return Selection([], extraction_hints=([], []))
+        low = text.lower()
+        if len(low) != n:  # a character whose lower case is longer ("İ"): offsets would shift
+            return Selection(None)
+        select: list[tuple[int, int]] = []
+        seeds: list[int] = []
+        platforms: list[int] = []
+        req: dict[int, dict[int, list[tuple[int, int]]]] = {}  # pattern -> checked set -> hits
+        cues: set[tuple[int, str]] = set()
+        found: list[tuple[int, int, int, str]] = []
+        classes = self._classes
+        for last, payloads in self._lower.iter(low):
+            end = last + 1
+            if end < n:
+                ch = low[end]
+                after = classes.get(ch)
+                if after is None:
+                    after = classes[ch] = _char_class(ch)
+            else:
+                after = 0
+            for p in payloads:
+                # a letter (digit) glued to a letter (digit) is inside a token: not a match
+                if p[2] and p[2] == after:
+                    continue
+                start = end - p[0]
+                if p[1] and start > 0:
+                    ch = low[start - 1]
+                    before = classes.get(ch)
+                    if before is None:
+                        before = classes[ch] = _char_class(ch)
+                    if before == p[1]:
+                        continue
+                kind = p[3]
+                if kind == _SEED:
+                    seeds.append(start)
+                elif kind == _PLATFORM:
+                    platforms.append(start)
+                elif kind == _SELECT:
+                    select.append((start, end))
+                elif kind == _ANCHOR:
+                    req.setdefault(p[4], {}).setdefault(p[5], []).append((start, end))
+                elif kind == _CUE:
+                    cue = (p[4], low[start:end])
+                    if cue not in cues and self._confirm(text, start, end, p[5], cased=False):
+                        cues.add(cue)
+                elif text[start] == p[6] and self._confirm(text, start, end, p[5], cased=True):
+                    found.append((len(p[5]), start, end, p[4]))
+        places: list[tuple[int, int, str]] = []
+        if found:
+            # spacy.util.filter_spans: longest (tokens) first, then earliest; no overlaps
+            found.sort(key=lambda f: (-f[0], f[1]))
+            for _k, s, e, value in found:
+                if all(e <= ps or s >= pe for ps, pe, _v in places):
+                    places.append((s, e, value))
+            places.sort()
+        hints = (seeds, platforms)
+        if not select and not req:
+            return Selection([], cues, places, hints)
+        starts = self.sentences(text)
+        count = len(starts)
+        bounds = starts + [n]
+        keep = bytearray(count)
+        for s, _e in select:
+            keep[bisect_right(starts, s) - 1] = 1
+        for p_idx, by_set in req.items():
+            length, n_sets, digit = self._patterns[p_idx]
+            if len(by_set) < n_sets:
+                continue  # a required word is missing from the whole text
+            anchor = min(by_set, key=lambda i: len(by_set[i]))
+            for s, e in by_set[anchor]:
+                k = bisect_right(starts, s) - 1
+                # a match holds this anchor and reaches at most length - 1 tokens either side of it;
+                # a whitespace-separated chunk is at least one token
+                lo, seen = k, len(text[bounds[k]:s].split())
+                while seen < length and lo > 0:
+                    lo -= 1
+                    seen += len(text[bounds[lo]:bounds[lo + 1]].split())
+                hi, seen = k, len(text[e:bounds[k + 1]].split())
+                while seen < length and hi < count - 1:
+                    hi += 1
+                    seen += len(text[bounds[hi]:bounds[hi + 1]].split())
+                a, b = bounds[lo], bounds[hi + 1]
+                if digit and _DIGIT.search(text, a, b) is None:
+                    continue
+                if all(any(a <= hs and he <= b for hs, he in hits) for i, hits in by_set.items() if i != anchor):
+                    for j in range(lo, hi + 1):
+                        keep[j] = 1
+        ranges: list[tuple[int, int]] = []
+        for k in range(count):
+            if keep[k]:
+                a, b = bounds[k], bounds[k + 1]
+                if ranges and ranges[-1][1] == a:
+                    ranges[-1] = (ranges[-1][0], b)
+                else:
+                    ranges.append((a, b))
+        if sum(b - a for a, b in ranges) > self.max_fraction * n:
+            return Selection(None, cues, places, hints)
+        return Selection(ranges, cues, places, hints)
+
+
+class SelectedText:
+    """Some character ranges of a :class:`~scoring.normalize.NormalizedText` joined, with the way
+    back to the caller's offsets (the same ``text`` / ``original`` / ``span_to_original`` interface).
+
+    Args:
+        norm: the normalised text the ranges index.
+        ranges: disjoint ``[start, end)`` ranges of ``norm.text``, in order and non-empty.
+    """
+
+    __slots__ = ("_norm", "_offsets", "_ranges", "original", "text")
+
+    def __init__(self, norm: NormalizedText, ranges: list[tuple[int, int]]) -> None:
+        self._norm = norm
+        self._ranges = ranges
+        self.original = norm.original
+        self.text = "".join(norm.text[a:b] for a, b in ranges)
+        offsets, pos = [], 0
+        for a, b in ranges:
+            offsets.append(pos)
+            pos += b - a
+        self._offsets = offsets
+
+    def _to_norm(self, i: int) -> int:
+        k = bisect_right(self._offsets, i) - 1
+        return self._ranges[k][0] + i - self._offsets[k]
+
+    def span_to_original(self, start: int, end: int) -> tuple[int, int]:
+        """Map ``[start, end)`` of :attr:`text` to the smallest span of :attr:`original` covering it
+        (see :meth:`scoring.normalize.NormalizedText.span_to_original`)."""
+        if start >= end:
+            s = self._to_norm(start) if start < len(self.text) else len(self._norm.text)
+            return self._norm.span_to_original(s, s)
+        s = self._to_norm(start)
+        e = self._to_norm(end - 1) + 1
+        return self._norm.span_to_original(s, e)
+
+
+def select_text(norm: NormalizedText, ranges: list[tuple[int, int]]) -> NormalizedText | SelectedText:
+    """The parts ``ranges`` of ``norm.text`` joined, with offsets mapped to ``norm.original``
+    (``norm`` itself when one range covers all of it).
+
+    Args:
+        norm: a normalised text.
+        ranges: disjoint ``[start, end)`` ranges of ``norm.text``, in order (from
+            :meth:`SentenceSelector.scan`).
+    """
+    if len(ranges) == 1 and ranges[0] == (0, len(norm.text)):
+        return norm
+    return SelectedText(norm, [(a, b) for a, b in ranges if b > a])
