@@ -55,6 +55,18 @@ def _char_class(ch: str) -> int:
     return 1 if ch.isalpha() else 2 if ch.isdigit() else 0
 
 
+class _CharClasses(dict):  # type: ignore[type-arg]
+    """``{char: 1 letter, 2 digit, 0 other}``, filled on first look-up."""
+
+    def __missing__(self, ch: str) -> int:
+        self[ch] = value = _char_class(ch)
+        return value
+
+
+_SPACE_OR_HYPHEN = "-" + "".join(chr(c) for c in range(0x3000 + 1) if re.match(r"\s", chr(c)))
+"""Every character ``[\\s-]`` matches , for names whose words a regex joins so."""
+
+
 def _variants(tokens: tuple[str, ...]) -> list[str]:
     """Every string the token sequence can occupy in a text: consecutive tokens of a doc are
     separated by nothing or by one space (more whitespace is a token of its own)."""
@@ -120,7 +132,7 @@ class SentenceSelector:
         places: dict[str, str] | None = None,
         extraction_words: tuple[list[str], list[str]] | None = None,
         stopwords: Iterable[str] = (),
-        max_fraction: float = 0.85,
+        max_fraction: float = 0.95,
     ) -> None:
         self.tokenizer = tokenizer
         self.max_fraction = max_fraction
@@ -167,11 +179,19 @@ class SentenceSelector:
         seed_words, platform_words = extraction_words or ([], [])
         for word in seed_words:
             lower.setdefault(word, []).append((len(word), 0, 0, _SEED))
-        for word in platform_words:
-            lower.setdefault(word, []).append((len(word), 0, 0, _PLATFORM))
+        for name in platform_words:
+            words = name.split()
+            if len(words) == 1:
+                lower.setdefault(words[0], []).append((len(words[0]), 0, 0, _PLATFORM, True))
+            elif words:
+                # "we chat": the regex lets any run of whitespace or hyphens join the words, so the
+                # first word is looked for with each character such a run can start with
+                for sep in _SPACE_OR_HYPHEN:
+                    key = words[0] + sep
+                    lower.setdefault(key, []).append((len(key), 0, 0, _PLATFORM, False))
         self._lower = self._automaton(lower)
         self._ends: dict[str, bool] = {}
-        self._classes: dict[str, int] = {}
+        self._classes = _CharClasses()
         self._tokens: dict[str, list[tuple[int, int, str, str]]] = {}
         self.triggers = len(lower)
         """Number of distinct strings looked for."""
@@ -216,6 +236,12 @@ class SentenceSelector:
     def _confirm(self, text: str, start: int, end: int, seq: tuple[str, ...], cased: bool) -> bool:
         """True when tokens ``seq`` (lower-cased, or exact with ``cased``) occupy exactly
         ``text[start:end]`` in the whole text's tokenisation."""
+        if (start == 0 or text[start - 1].isspace()) and (end == len(text) or text[end].isspace()):
+            words = text[start:end].split(" ")
+            rules = self._rules
+            if len(words) == len(seq) and all(w.isalpha() and w not in rules for w in words):
+                # chunks of letters only, without a tokenizer special case, are one token each
+                return all((w if cased else w.lower()) == x for w, x in zip(words, seq))
         cs = max(text.rfind(" ", 0, start), text.rfind("\n", 0, start), text.rfind("\t", 0, start)) + 1
         ce = len(text)
         for ws in (" ", "\n", "\t"):
@@ -223,9 +249,6 @@ class SentenceSelector:
             if j != -1:
                 ce = j
         chunk = text[cs:ce]
-        if cs == start and ce == end and len(seq) == 1 and chunk.isalpha() and chunk not in self._rules:
-            # a chunk of letters only, without a tokenizer special case, is one token
-            return (chunk if cased else chunk.lower()) == seq[0]
         # chunks are tokenised independently of their context; the slice may hold other whitespace
         # (no-break space), which the tokenizer splits on as well
         toks = self._cached_tokens(chunk)
@@ -287,34 +310,31 @@ class SentenceSelector:
         req: dict[int, dict[int, list[tuple[int, int]]]] = {}  # pattern -> checked set -> hits
         cues: set[tuple[int, str]] = set()
         found: list[tuple[int, int, int, str]] = []
-        classes = self._classes
+        cls = self._classes  # char -> 1 letter, 2 digit, 0 other (filled on demand)
         for last, payloads in self._lower.iter(low):
             end = last + 1
-            if end < n:
-                ch = low[end]
-                after = classes.get(ch)
-                if after is None:
-                    after = classes[ch] = _char_class(ch)
-            else:
-                after = 0
+            after = -1
             for p in payloads:
-                # a letter (digit) glued to a letter (digit) is inside a token: not a match
-                if p[2] and p[2] == after:
-                    continue
-                start = end - p[0]
-                if p[1] and start > 0:
-                    ch = low[start - 1]
-                    before = classes.get(ch)
-                    if before is None:
-                        before = classes[ch] = _char_class(ch)
-                    if before == p[1]:
-                        continue
                 kind = p[3]
+                start = end - p[0]
                 if kind == _SEED:
                     seeds.append(start)
-                elif kind == _PLATFORM:
+                    continue
+                if kind == _PLATFORM:
+                    # the extractor's regex ends a platform name at a word boundary
+                    if p[4] and end < n and (low[end].isalnum() or low[end] == "_"):
+                        continue
                     platforms.append(start)
-                elif kind == _SELECT:
+                    continue
+                # a letter (digit) glued to a letter (digit) is inside a token: not a match
+                if p[2]:
+                    if after < 0:
+                        after = cls[low[end]] if end < n else 0
+                    if after == p[2]:
+                        continue
+                if p[1] and start > 0 and cls[low[start - 1]] == p[1]:
+                    continue
+                if kind == _SELECT:
                     select.append((start, end))
                 elif kind == _ANCHOR:
                     req.setdefault(p[4], {}).setdefault(p[5], []).append((start, end))
