@@ -130,6 +130,17 @@ class RecordMonitorResultsAction(Action):
         stats.set_value("adwatch/monitors/ok", failed == 0)
 
 
+def failed_monitors(stats: dict[str, Any]) -> dict[str, str]:
+    """The monitors that failed in a crawl's stats (``{name: "failed: <reason>"}``; empty when all
+    passed or the monitors did not run), read from the ``adwatch/monitors/<name>`` values that
+    :class:`RecordMonitorResultsAction` wrote."""
+    prefix = "adwatch/monitors/"
+    return {
+        key[len(prefix):]: str(value) for key, value in stats.items()
+        if key.startswith(prefix) and isinstance(value, str) and value.startswith("failed")
+    }
+
+
 class CrawlMonitorSuite(MonitorSuite):
     """The monitors run when an adwatch crawl closes (``SPIDERMON_SPIDER_CLOSE_MONITORS``)."""
 

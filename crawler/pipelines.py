@@ -1,4 +1,4 @@
-"""Item pipelines: normalise -> dedupe -> score -> store, and the JOBDIR guard of resumable crawls.
+"""Item pipelines: normalise -> dedupe -> score (batched, in a thread) -> store, and the JOBDIR guard of resumable crawls.
 
 Each pipeline is a ``<Verb><Noun>Pipeline`` built with ``from_crawler``; a switched-off one raises
 ``NotConfigured``. Database writes are batched (``ADWATCH_STORE_BATCH_SIZE`` ads per transaction).
@@ -17,6 +17,8 @@ import json
 import logging
 import os
 import shutil
+import threading
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,44 +108,323 @@ class DedupeAdPipeline:
         return item
 
 
-class ScoreAdPipeline:
-    """Score each ad with :class:`scoring.scorer.Scorer` (the model is loaded once, at start).
+_SCORERS: dict[str, Any] = {}
+_POOLS: dict[tuple[str | None, int], Any] = {}
+_SHARED_LOCK = threading.Lock()
 
-    Setting ``ADWATCH_SCORE_ENABLED = False`` switches it off (ads are then stored unscored).
+WARM_UP_TEXT = "Warm-up: office assistant wanted, weekly pay, apply by e-mail."
+"""A made-up job ad scored once when a Scorer is built, so that what the scorer and its model build
+lazily on first use (the model's rule-category features build their own rule engine) is built
+before the crawl starts instead of stalling its first batch."""
+
+
+def shared_scorer(region: str | None) -> Any:
+    """This process's :class:`scoring.scorer.Scorer` for ``region`` and the current settings, built
+    and warmed up on first call (callers use it from one thread at a time).
+
+    Several crawls in one process (``adwatch crawl`` runs its profiles together) share one scorer:
+    one model in memory, loaded once. The key is the region plus the settings (as JSON), so a
+    changed configuration gets its own scorer.
+
+    Args:
+        region: default phone region (ISO 3166-1 alpha-2) or None for the settings' default.
+
+    Raises:
+        scoring.model.ModelError: a model folder exists but cannot be loaded.
+    """
+    from config.settings import get_settings
+
+    settings = get_settings()
+    key = f"{region or ''}|{settings.model_dump_json()}"
+    with _SHARED_LOCK:
+        if key not in _SCORERS:
+            from scoring.scorer import Scorer
+            from scoring.types import Ad
+
+            scorer = Scorer(settings=settings, region=region)
+            scorer.score(Ad(id="adwatch:warm-up", text=WARM_UP_TEXT, ad_type="job"))
+            _SCORERS[key] = scorer
+        return _SCORERS[key]
+
+
+def score_batch(scorer: Any, ads: list[Any]) -> tuple[list[Any], dict[int, BaseException]]:
+    """Score ``ads`` as one batch; if that fails, one by one, so that a bad ad fails alone.
+
+    Args:
+        scorer: a :class:`scoring.scorer.Scorer`.
+        ads: :class:`scoring.types.Ad` objects.
+
+    Returns:
+        ``(scores, errors)``: one Score per ad (None where it failed) and the failures by index.
+    """
+    try:
+        return list(scorer.score_many(ads, batch_size=max(1, len(ads)))), {}
+    except Exception:  # noqa: BLE001 - any failure: retry the ads one by one below
+        log.exception("scoring a batch of %d ads failed; scoring them one by one", len(ads))
+    scores: list[Any] = []
+    errors: dict[int, BaseException] = {}
+    for i, ad in enumerate(ads):
+        try:
+            scores.append(scorer.score(ad))
+        except Exception as exc:  # noqa: BLE001 - reported to that ad's process_item
+            scores.append(None)
+            errors[i] = exc if _picklable(exc) else RuntimeError(f"{type(exc).__name__}: {exc}")
+    return scores, errors
+
+
+def _picklable(exc: BaseException) -> bool:
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:
+        return False
+    return True
+
+
+def _score_in_worker(region: str | None, ads: list[Any]) -> tuple[list[Any], dict[int, BaseException], float]:
+    """Run in a scoring process: score ``ads`` with that process's shared scorer; also return the
+    CPU seconds it took."""
+    import time
+
+    started = time.process_time()
+    scores, errors = score_batch(shared_scorer(region), ads)
+    return scores, errors, time.process_time() - started
+
+
+def _watch_parent(parent: int) -> None:
+    """Scoring process initializer: exit when the crawl process is gone (even after SIGKILL)."""
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="adwatch-parent-watch", daemon=True).start()
+
+
+def scoring_pool(region: str | None, workers: int) -> Any:
+    """This process's pool of ``workers`` scoring processes for ``region`` (started and warmed up
+    on first call: each worker loads the scorer before the crawl starts).
+
+    Worker processes are started with ``spawn`` (no copy of the reactor's state) and exit when the
+    crawl process exits or dies.
+
+    Raises:
+        scoring.model.ModelError: the workers cannot load the model.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    with _SHARED_LOCK:
+        pool = _POOLS.get((region, workers))
+        if pool is None:
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                                       initializer=_watch_parent, initargs=(os.getpid(),))
+            _POOLS[(region, workers)] = pool
+            # one warm-up per worker (a pool starts its processes as tasks arrive)
+            for future in [pool.submit(_score_in_worker, region, []) for _ in range(workers)]:
+                future.result()
+        return pool
+
+
+def _drop_pool(region: str | None, workers: int, pool: Any) -> None:
+    with _SHARED_LOCK:
+        if _POOLS.get((region, workers)) is pool:
+            del _POOLS[(region, workers)]
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+@dataclass
+class _ScoreBatch:
+    """Ads waiting to be scored together, and what their ``process_item`` calls wait on."""
+
+    items: list[AdItem] = field(default_factory=list)
+    scores: list[Any] = field(default_factory=list)
+    errors: dict[int, BaseException] = field(default_factory=dict)
+    done: Any = None  # asyncio.Future, created in the event loop
+
+
+class ScoreAdPipeline:
+    """Score ads with :class:`scoring.scorer.Scorer` in batches, in a separate scoring process.
+
+    Why: scoring one ad at a time pays the fixed cost of a spaCy ``pipe`` call and of two
+    scikit-learn transforms per ad (on the demo board about 16 ms per ad alone, 4 ms in batches of
+    32-64), and it ran in the reactor thread, so no page was fetched or parsed meanwhile. A
+    thread does not help: scoring is CPU-bound Python and holds the GIL, and the reactor thread,
+    waiting for the GIL after every ``select``, crawled slower than with scoring inline
+    (``bench/crawl.py``). A process uses another core.
+
+    How: with ``ADWATCH_SCORE_WORKERS >= 1`` (default 1) batches go to that many scoring processes
+    (:func:`scoring_pool`, shared by the crawls of a process; each loads the model once, before the
+    crawl starts). An ad that arrives while a worker is idle is sent at once; ads that arrive while
+    the workers are busy wait and go together as the next batch when one is free (so batches grow
+    with the load and no ad waits for a timer), at most ``ADWATCH_SCORE_BATCH_SIZE`` (default 32)
+    per batch. With 0 workers batches are scored in the reactor thread by a scorer shared likewise
+    (:func:`shared_scorer`), when ``ADWATCH_SCORE_BATCH_SIZE`` ads are waiting or
+    ``ADWATCH_SCORE_BATCH_SECONDS`` (default 0.5 s) after the first of them arrived. Every batch
+    is also scored at close. Each ad's ``process_item`` waits for its batch and then passes the ad
+    on, so the pipelines after this one (validation, storing) see every ad scored.
+
+    Nothing buffered is lost at close: Scrapy closes the pipelines only when no item is in
+    progress, and the timer scores a part-filled batch. If a batch fails, its ads are scored one
+    by one, so a bad ad fails alone (Scrapy logs it as an item error, counted as
+    ``adwatch/scored/failed``) and the others go on; a scoring process that dies is replaced and
+    the batch retried once. A killed crawl loses the ads of its unscored batches, which were not
+    stored: the next crawl fetches them again. Without an asyncio event loop (a non-asyncio
+    Twisted reactor) ads are scored one at a time in the reactor thread.
+
+    Settings: ``ADWATCH_SCORE_ENABLED`` (``False``: ads are stored unscored), ``ADWATCH_REGION``,
+    ``ADWATCH_SCORE_BATCH_SIZE``, ``ADWATCH_SCORE_BATCH_SECONDS``, ``ADWATCH_SCORE_WORKERS``.
+    Counters: ``adwatch/scored/<band>``, ``adwatch/scored/batches``, ``adwatch/scored/failed``,
+    ``adwatch/scored/cpu_seconds`` (CPU time spent scoring, in whichever process scored).
     """
 
-    def __init__(self, crawler: Crawler, scorer: Any) -> None:
+    def __init__(self, crawler: Crawler, region: str | None = None, workers: int = 1,
+                 batch_size: int = 32, batch_seconds: float = 0.5) -> None:
         self.crawler = crawler
-        self.scorer = scorer
+        self.region = region
+        self.workers = max(0, workers)
+        self.batch_size = max(1, batch_size)
+        self.batch_seconds = max(0.0, batch_seconds)
+        self.scorer: Any = None if self.workers else shared_scorer(region)
+        self.pool: Any = scoring_pool(region, self.workers) if self.workers else None
+        self._batch: _ScoreBatch | None = None
+        self._timer: Any = None
+        self._running: set[Any] = set()
+        self._in_flight = 0
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ScoreAdPipeline:
-        """Build the pipeline and its Scorer.
+        """Build the pipeline; load the scorer (in the scoring processes, or here with 0 workers).
 
         Raises:
             NotConfigured: ``ADWATCH_SCORE_ENABLED`` is false.
+            scoring.model.ModelError: the model cannot be loaded.
         """
-        if not crawler.settings.getbool("ADWATCH_SCORE_ENABLED", True):
+        settings = crawler.settings
+        if not settings.getbool("ADWATCH_SCORE_ENABLED", True):
             raise NotConfigured("scoring disabled")
-        from scoring.scorer import Scorer
+        return cls(crawler, region=settings.get("ADWATCH_REGION"), workers=settings.getint("ADWATCH_SCORE_WORKERS", 1),
+                   batch_size=settings.getint("ADWATCH_SCORE_BATCH_SIZE", 32),
+                   batch_seconds=settings.getfloat("ADWATCH_SCORE_BATCH_SECONDS", 0.5))
 
-        return cls(crawler, Scorer(region=crawler.settings.get("ADWATCH_REGION")))
+    async def process_item(self, item: Any) -> Any:
+        """Wait for the ad's batch to be scored, then attach its Score as ``item.score``.
 
-    def process_item(self, item: AdItem) -> AdItem:
-        """Attach the ad's Score as ``item.score``; count ads per band in the stats."""
+        Raises:
+            Exception: whatever the scorer raised for this ad alone.
+        """
         if isinstance(item, AdStatusItem):
             return item
-        from scoring.types import Ad
+        from scrapy.utils.asyncio import is_asyncio_available
 
-        metadata = {
-            "employer": item.employer, "salary_raw": item.salary_raw, "salary_min": item.salary_min,
-            "location_raw": item.location_raw,
-        }
-        score = self.scorer.score(Ad(id=item.canonical_url, text=scoring_text(item), ad_type=item.ad_type, metadata=metadata))
+        if not is_asyncio_available():
+            scorer = self.scorer or shared_scorer(self.region)
+            scores, errors = score_batch(scorer, [_ad(item)])
+            return self._finish(item, scores[0], errors.get(0))
+        import asyncio
+
+        batch = self._batch
+        if batch is None:
+            batch = self._batch = _ScoreBatch(done=asyncio.get_running_loop().create_future())
+        index = len(batch.items)
+        batch.items.append(item)
+        if len(batch.items) >= self.batch_size or (self.pool is not None and self._in_flight < self.workers):
+            self._start()
+        elif self._timer is None:
+            from scrapy.utils.asyncio import call_later
+
+            self._timer = call_later(self.batch_seconds, self._start)
+        await asyncio.shield(batch.done)
+        return self._finish(item, batch.scores[index], batch.errors.get(index))
+
+    def _finish(self, item: AdItem, score: Any, error: BaseException | None) -> AdItem:
+        if error is not None:
+            self.crawler.stats.inc_value("adwatch/scored/failed")
+            raise error
         item.ad_type = score.ad_type
         item.score = score
         self.crawler.stats.inc_value(f"adwatch/scored/{score.band}")
         return item
+
+    def _start(self) -> None:
+        """Score the open batch (full, timed out, or closing) in a task; no-op without one."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._batch = self._batch, None
+        if batch is None or not batch.items:
+            return
+        import asyncio
+
+        task = asyncio.ensure_future(self._run(batch))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _run(self, batch: _ScoreBatch) -> None:
+        self._in_flight += 1
+        try:
+            ads = [_ad(item) for item in batch.items]
+            if self.pool is None:
+                started = time.process_time()
+                batch.scores, batch.errors = score_batch(self.scorer, ads)
+                cpu = time.process_time() - started
+            else:
+                batch.scores, batch.errors, cpu = await self._in_pool(ads)
+            self.crawler.stats.inc_value("adwatch/scored/batches")
+            stats = self.crawler.stats
+            stats.set_value("adwatch/scored/cpu_seconds", round(float(stats.get_value("adwatch/scored/cpu_seconds", 0.0)) + cpu, 3))
+        except Exception as exc:  # noqa: BLE001 - every waiting ad hears of it
+            batch.scores = [None] * len(batch.items)
+            batch.errors = dict.fromkeys(range(len(batch.items)), exc)
+        finally:
+            self._in_flight -= 1
+            if not batch.done.done():
+                batch.done.set_result(None)
+            if self._batch is not None and self.pool is not None and self._in_flight < self.workers:
+                self._start()  # what arrived meanwhile is the next batch
+
+    async def _in_pool(self, ads: list[Any]) -> tuple[list[Any], dict[int, BaseException], float]:
+        """Score ``ads`` in the scoring processes; replace a broken pool and retry once."""
+        import asyncio
+        from concurrent.futures.process import BrokenProcessPool
+
+        for attempt in (1, 2):
+            pool = self.pool
+            try:
+                return await asyncio.wrap_future(pool.submit(_score_in_worker, self.region, ads))
+            except BrokenProcessPool:
+                if attempt == 2:
+                    raise
+                log.error("a scoring process died; starting a new one and retrying %d ads", len(ads))
+                _drop_pool(self.region, self.workers, pool)
+                self.pool = await asyncio.to_thread(scoring_pool, self.region, self.workers)
+        raise AssertionError("unreachable")
+
+    async def close_spider(self) -> None:
+        """Score what is still buffered and wait for every running batch."""
+        import asyncio
+
+        from scrapy.utils.asyncio import is_asyncio_available
+
+        if not is_asyncio_available():
+            return
+        self._start()
+        while self._running:
+            await asyncio.gather(*list(self._running), return_exceptions=True)
+
+
+def _ad(item: AdItem) -> Any:
+    """The :class:`scoring.types.Ad` that ``item`` is scored as."""
+    from scoring.types import Ad
+
+    metadata = {
+        "employer": item.employer, "salary_raw": item.salary_raw, "salary_min": item.salary_min,
+        "location_raw": item.location_raw,
+    }
+    return Ad(id=item.canonical_url, text=scoring_text(item), ad_type=item.ad_type, metadata=metadata)
 
 
 def _json_safe(value: Any) -> Any:
@@ -279,19 +560,29 @@ class StoreAdPipeline:
 
     Opens a crawl run at start (marking dead ``running`` runs ``interrupted`` first); at the end
     flushes the last batch and records the run's status (``finished``, or ``interrupted`` for a
-    shutdown, ``failed`` otherwise) and stats. :class:`AdStatusItem` ``seen`` touches an ad
+    shutdown, ``failed`` otherwise, and also ``failed`` when the crawl completed but a Spidermon
+    monitor failed: ``crawler.monitors``) and stats. :class:`AdStatusItem` ``seen`` touches an ad
     (``last_seen``), ``gone`` expires it. Counters: ``adwatch/stored/inserted``,
     ``adwatch/stored/updated``, ``adwatch/stored/unchanged``, ``adwatch/stored/not_modified``,
     ``adwatch/stored/expired``.
 
+    The buffer is written when it holds ``ADWATCH_STORE_BATCH_SIZE`` entries, or
+    ``ADWATCH_STORE_FLUSH_SECONDS`` (default 10 s; 0 = off) after its first entry arrived, so a slow
+    crawl commits its ads as it goes: a killed process loses at most that buffer, whose ads the next
+    crawl fetches again (they are not stored). A failed timed write is logged and retried with the
+    next one; nothing is dropped from the buffer until its transaction commits.
+
     Settings: ``ADWATCH_DATABASE_URL`` (default from ``config.settings``), ``ADWATCH_SITE``,
-    ``ADWATCH_STORE_BATCH_SIZE``, ``ADWATCH_STORE_ENABLED``, ``JOBDIR`` (resumable crawl).
+    ``ADWATCH_STORE_BATCH_SIZE``, ``ADWATCH_STORE_FLUSH_SECONDS``, ``ADWATCH_STORE_ENABLED``,
+    ``JOBDIR`` (resumable crawl).
     """
 
-    def __init__(self, crawler: Crawler, database_url: str, batch_size: int) -> None:
+    def __init__(self, crawler: Crawler, database_url: str, batch_size: int, flush_seconds: float = 10.0) -> None:
         self.crawler = crawler
         self.database_url = database_url
         self.batch_size = batch_size
+        self.flush_seconds = flush_seconds
+        self._timer: Any = None
         self.buffer: list[Any] = []
         self.seen: list[str] = []
         self.gone: list[tuple[str, str]] = []
@@ -314,7 +605,8 @@ class StoreAdPipeline:
             from config.settings import get_settings
 
             url = get_settings().database_url
-        pipe = cls(crawler, url, settings.getint("ADWATCH_STORE_BATCH_SIZE", 100))
+        pipe = cls(crawler, url, settings.getint("ADWATCH_STORE_BATCH_SIZE", 100),
+                   settings.getfloat("ADWATCH_STORE_FLUSH_SECONDS", 10.0))
         crawler.signals.connect(pipe.spider_closed, signal=signals.spider_closed)
         return pipe
 
@@ -349,7 +641,8 @@ class StoreAdPipeline:
         self.crawler.stats.set_value("adwatch/run_id", self.run_id)
 
     def process_item(self, item: Any) -> Any:
-        """Buffer the ad (or status news); write the buffer when it holds ``batch_size`` entries."""
+        """Buffer the ad (or status news); write the buffer when it holds ``batch_size`` entries
+        (or ``flush_seconds`` after its first entry)."""
         if isinstance(item, AdStatusItem):
             if item.status == "seen":
                 self.seen.append(item.canonical_url)
@@ -359,7 +652,18 @@ class StoreAdPipeline:
             self.buffer.append(item)
         if len(self.buffer) + len(self.seen) + len(self.gone) >= self.batch_size:
             self.flush()
+        elif self._timer is None and self.flush_seconds > 0:
+            from scrapy.utils.asyncio import call_later
+
+            self._timer = call_later(self.flush_seconds, self._timed_flush)
         return item
+
+    def _timed_flush(self) -> None:
+        self._timer = None
+        try:
+            self.flush()
+        except Exception:
+            log.exception("writing %d buffered ads failed; they stay buffered for the next write", len(self.buffer))
 
     def flush(self) -> None:
         """Write the buffered ads and status news in one transaction (all or nothing).
@@ -367,6 +671,9 @@ class StoreAdPipeline:
         A unique-key race with a concurrent writer (two crawls storing the same new ad) is retried
         once: the retry finds the other writer's row and updates it.
         """
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         if not (self.buffer or self.seen or self.gone):
             return
         from sqlalchemy.exc import IntegrityError
@@ -428,13 +735,18 @@ class StoreAdPipeline:
         """Record the crawl run's status and stats (``reason`` is Scrapy's finish reason)."""
         if self.run_id is None:
             return
+        from crawler.monitors import failed_monitors
         from storage.repository import finish_run
 
         status = {"finished": "finished", "shutdown": "interrupted"}.get(reason, "finished" if reason.startswith("closespider") else "failed")
         stats = _json_safe(dict(self.crawler.stats.get_stats()))
         stats["finish_reason"] = reason
+        # Spidermon's monitors ran before this handler (its extension connected first): a crawl that
+        # completed but failed a monitor is recorded as failed, so `adwatch runs` (and `--status
+        # failed`) shows it whether it ran from `adwatch crawl` or from the scheduler
+        recorded = "failed" if status == "finished" and failed_monitors(stats) else status
         with self.sessions.begin() as session:
-            finish_run(session, self.run_id, status, stats)
+            finish_run(session, self.run_id, recorded, stats)
         _link_new_ads(self.sessions)
         jobdir: JobdirState | None = getattr(self.crawler, "adwatch_jobdir", None)
         if jobdir is not None:

@@ -10,9 +10,9 @@ command line where ``ps`` would show a password).
 from __future__ import annotations
 
 import logging
-import warnings
 import os
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,6 +123,9 @@ def redis_scrapy_settings(redis_url: str, profile: SiteProfile, crawl_id: str | 
     Keys are ``adwatch:<profile>:<crawl id>:requests`` / ``:dupefilter``; they persist when a
     worker closes (``SCHEDULER_PERSIST``) so that the first worker to finish does not wipe the
     others' queue. A worker closes after ``idle_seconds`` without work (``MAX_IDLE_TIME_BEFORE_CLOSE``).
+    As it closes, it gives the keys a time to live (a day after a finished crawl, a week after a
+    stopped one: ``ADWATCH_REDIS_FINISHED_TTL`` / ``ADWATCH_REDIS_UNFINISHED_TTL``, see
+    :mod:`crawler.spiders.shared`), so old crawls do not pile up in Redis.
 
     Args:
         redis_url: the Redis URL.

@@ -79,6 +79,10 @@ ADWATCH_MEDIA_ENABLED = False
 ADWATCH_STORE_ENABLED = True
 ADWATCH_SCORE_ENABLED = True
 ADWATCH_STORE_BATCH_SIZE = 100
+ADWATCH_STORE_FLUSH_SECONDS = 10  # a part-filled store buffer is written this long after its first ad
+ADWATCH_SCORE_WORKERS = 1  # scoring processes (crawler.pipelines.ScoreAdPipeline); 0 = score in the reactor thread
+ADWATCH_SCORE_BATCH_SIZE = 32  # most ads scored together
+ADWATCH_SCORE_BATCH_SECONDS = 0.5  # with 0 workers: a part-filled batch is scored this long after its first ad
 ADWATCH_DATABASE_URL = None  # None: config.settings.AppSettings.database_url
 ADWATCH_SITE = None  # site name recorded on the crawl run and the ads
 ADWATCH_INCREMENTAL_ENABLED = True  # conditional requests + resume (crawler.middlewares)

@@ -59,6 +59,9 @@ class _DemoHTTPServer(ThreadingHTTPServer):
     """ThreadingHTTPServer holding the built pages; connection resets are not reported."""
 
     daemon_threads = True
+    # a crawler opens several connections at once; the default backlog of 5 drops the rest, and
+    # each dropped one is retried a second later (a stall at the start of every crawl)
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], pages: dict[str, Page]) -> None:
         self.pages = pages

@@ -56,7 +56,8 @@ def crawl_site(site: str, database_url: str | None = None, base_url: str | None 
         The subprocess's exit status (0).
 
     Raises:
-        JobFailed: the crawl exited with another status (see its log under the JOBDIR's ``logs``).
+        JobFailed: the crawl exited with another status, or its run failed a Spidermon monitor
+            (see its log under the JOBDIR's ``logs``; the run is recorded as ``failed``).
         crawler.profiles.ProfileError: the profile is missing or invalid.
     """
     from crawler.profiles import load_profile
@@ -70,10 +71,47 @@ def crawl_site(site: str, database_url: str | None = None, base_url: str | None 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     log_path = jobdir.parent / "logs" / f"{profile.name}-{stamp}.log"
     log.info("crawl %s: %s (log %s)", profile.name, " ".join(argv[:6]), log_path)
+    launched = datetime.now(UTC)
     code = _run(argv, crawl_env(app, database_url), log_path, app.scheduler.crawl_timeout)
     if code != 0:
         raise JobFailed(f"crawl of {profile.name} exited with status {code}; log: {log_path}")
+    failed = failed_monitors_since(database_url or app.database_url, profile.name, launched)
+    if failed:
+        raise JobFailed(f"crawl of {profile.name} (run {failed[0]}) failed its monitors: "
+                        f"{'; '.join(f'{k}: {v}' for k, v in failed[1].items())}; log: {log_path}")
     return code
+
+
+def failed_monitors_since(database_url: str, site: str, since: datetime) -> tuple[int, dict[str, str]] | None:
+    """The newest crawl run of ``site`` started at or after ``since`` whose Spidermon monitors failed.
+
+    ``scrapy crawl`` exits 0 when a monitor fails (only ``adwatch crawl`` turns that into an exit
+    status), so a scheduled crawl reads the outcome that ``StoreAdPipeline`` stored on its run.
+
+    Returns:
+        ``(run id, {monitor: "failed: reason"})``, or None when the run passed or none was recorded.
+    """
+    from sqlalchemy import select
+
+    from crawler.monitors import failed_monitors
+    from storage.db import make_engine, make_session_factory
+    from storage.models import CrawlRun
+
+    engine = make_engine(database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            run = session.scalars(
+                select(CrawlRun).where(CrawlRun.site == site).order_by(CrawlRun.id.desc()).limit(1)
+            ).first()
+            if run is None:
+                return None
+            started = run.started_at if run.started_at.tzinfo else run.started_at.replace(tzinfo=UTC)
+            if started < since.replace(microsecond=0):
+                return None
+            failed = failed_monitors(run.stats or {})
+            return (run.id, failed) if failed else None
+    finally:
+        engine.dispose()
 
 
 def current_model_version(app: AppSettings) -> str | None:

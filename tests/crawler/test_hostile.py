@@ -97,7 +97,8 @@ def test_a_failed_monitor_makes_the_crawl_exit_non_zero(tmp_path: Path) -> None:
     finally:
         con.close()
     stats = json.loads(raw)
-    assert status == "finished"  # the crawl itself ran to the end; its monitors judged it
+    # the crawl itself ran to the end (finish reason) but its monitors judged it: the run is failed
+    assert status == "failed" and stats["finish_reason"] == "finished"
     assert stats["adwatch/monitors/ok"] is False and stats["adwatch/monitors/failed"] == 2
     assert stats["adwatch/monitors/Extracted Items Monitor/test_stat_monitor"].startswith("failed")
     assert "error rate 1.00 > 0.50" in stats["adwatch/monitors/Error rate/Error rate is at most ADWATCH_MONITOR_MAX_ERROR_RATE"]

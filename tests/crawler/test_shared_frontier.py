@@ -79,3 +79,13 @@ def test_two_workers_share_one_frontier_and_store_each_ad_once(redis_socket: Pat
     assert len(ads) >= len(detail_pages) - 5  # a few demo ads are expired pages
     for r in runs:  # both workers fetched pages
         assert r.get("adwatch/pages/detail", 0) + r.get("adwatch/pages/listing", 0) > 0, r
+    # the finished crawl's keys expire (a day), instead of living in Redis for ever
+    import redis
+
+    client = redis.Redis(unix_socket_path=str(redis_socket))
+    keys = sorted(k.decode() for k in client.keys("adwatch:demo-classifieds:test:*"))
+    assert "adwatch:demo-classifieds:test:dupefilter" in keys
+    for key in keys:
+        assert 0 < client.ttl(key) <= 24 * 3600, key
+    assert [r.get("adwatch/redis/key_ttl") for r in runs] == [24 * 3600, 24 * 3600]
+    client.close()
