@@ -649,6 +649,42 @@ def _pattern_needs_digit(pattern: list[dict[str, Any]]) -> bool:
     return False
 
 
+def _required_runs(pattern: list[dict[str, Any]]) -> list[list[set[str]]]:
+    """The required literal tokens of a Matcher ``pattern`` grouped into runs of consecutive
+    tokens: each run is a list of lower-case word sets, one per token, where every token is given
+    as ``LOWER: "word"`` or ``LOWER: {IN: [...]}`` with no ``OP``, so a match holds one word of each
+    set, in that order, one after the other. A required token that repeats (``OP: "+"``,
+    ``"{2,3}"``) is a run of its own with one set; optional tokens and tokens given otherwise end a
+    run."""
+    runs: list[list[set[str]]] = []
+    current: list[set[str]] = []
+
+    def words_of(tok: dict[str, Any]) -> set[str] | None:
+        lower = tok.get("LOWER")
+        if isinstance(lower, str):
+            return {lower}
+        if isinstance(lower, dict) and set(lower) == {"IN"}:
+            return set(lower["IN"])
+        return None
+
+    for tok in pattern:
+        op = tok.get("OP", "1")
+        words = words_of(tok)
+        if op == "1" and words:
+            current.append(words)
+            continue
+        if current:
+            runs.append(current)
+            current = []
+        if words and op not in ("!", "?", "*", "1"):
+            m = _OP_RANGE.fullmatch(op)
+            if op == "+" or (m is not None and m.group(1) and int(m.group(1)) >= 1):
+                runs.append([words])
+    if current:
+        runs.append(current)
+    return runs
+
+
 @registry.misc("adwatch.indicator_patterns.v1")
 def indicator_patterns_v1(path: str, language: str = "en") -> dict[str, Any]:
     """spaCy registry entry: the indicator set of ``path`` in JSON form, for
@@ -750,9 +786,9 @@ class IndicatorMatcher:
         self._exc_key: dict[int, str] = {}
         # indicator and exception phrases: a sentence holding one must be tokenised (scoring.segments)
         self.trigger_phrases: list[tuple[str, ...]] = []
-        # per anchored token pattern: (longest match in tokens, the word sets of its required literal
-        # tokens, whether a match must hold a digit); see scoring.segments
-        self.pattern_requirements: list[tuple[int, list[set[str]], bool]] = []
+        # per anchored token pattern: (longest match in tokens, its runs of consecutive required
+        # literal tokens (_required_runs), whether a match must hold a digit); see scoring.segments
+        self.pattern_requirements: list[tuple[int, list[list[set[str]]], bool]] = []
         stop = {w.lower() for w in indicator_set.anchor_stopwords}
         # anchor word -> {indicator id: radius in tokens (longest pattern anchored on that word)}
         self._anchors: dict[str, dict[str, int]] = {}
@@ -770,8 +806,7 @@ class IndicatorMatcher:
                     full.append(list(pat))
                     continue
                 anchored.append(list(pat))
-                self.pattern_requirements.append(
-                    (length, [set(req) for req in _required_words(pat)], _pattern_needs_digit(pat)))
+                self.pattern_requirements.append((length, _required_runs(pat), _pattern_needs_digit(pat)))
                 required.append([frozenset(vocab.strings.add(x) for x in req) for req in _required_words(pat)])
                 for w in words:
                     by_ind = self._anchors.setdefault(w, {})

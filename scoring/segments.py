@@ -45,6 +45,8 @@ __all__ = ["SelectedText", "Selection", "SentenceSelector", "select_text"]
 _SENT_END = frozenset({".", "!", "?", "...", "…"})
 _CACHE_LIMIT = 200_000
 _MAX_PREFIX = 4
+_MAX_SEQUENCES = 64
+"""A run of consecutive pattern tokens is looked for as whole sequences up to this many."""
 """Phrases longer than this many tokens are looked for by their first tokens (a necessary condition)."""
 
 _SELECT, _ANCHOR, _CUE, _PLACE, _SEED, _PLATFORM = 0, 1, 2, 3, 4, 5
@@ -108,9 +110,10 @@ class SentenceSelector:
             matches token by token, so they are exactly the ``PhraseMatcher`` matches on the whole doc.
         phrases: token sequences (lower-cased token texts) whose sentences must be kept: indicator
             and exception phrases.
-        patterns: per Matcher token pattern, ``(L, word sets, needs digit)``: its longest match in
-            tokens, the lower-case word sets of its required literal tokens (a match holds one word
-            of each), and whether a match must hold a digit
+        patterns: per Matcher token pattern, ``(L, runs, needs digit)``: its longest match in
+            tokens, its runs of consecutive required literal tokens as lower-case word sets (a match
+            holds one word of each set, a run's words one after the other; see
+            ``scoring.indicators._required_runs``), and whether a match must hold a digit
             (``IndicatorMatcher.pattern_requirements``).
         cues: ``(label key, token sequence lower-cased)`` of the ad-type cue phrases.
         places: ``{surface name: value}`` of the gazetteer (case-sensitive, words split on spaces).
@@ -127,7 +130,7 @@ class SentenceSelector:
         self,
         tokenizer: Any,
         phrases: Iterable[tuple[str, ...]],
-        patterns: Iterable[tuple[int, list[set[str]], bool]],
+        patterns: Iterable[tuple[int, list[list[set[str]]], bool]],
         cues: Iterable[tuple[int, tuple[str, ...]]] = (),
         places: dict[str, str] | None = None,
         extraction_words: tuple[list[str], list[str]] | None = None,
@@ -157,17 +160,37 @@ class SentenceSelector:
         # hit everywhere and are not checked (unless the pattern has no other)
         self._patterns: list[tuple[int, int, bool]] = []  # (L, number of checked sets, needs digit)
         stop = {w.lower() for w in stopwords}
-        for length, sets, digit in patterns:
-            checked = [ws for ws in sets if ws and not (ws & stop) and any(w.isalnum() for w in ws)] or sorted(
-                (ws for ws in sets if ws), key=len)[:1]
-            if not checked:
-                raise ValueError("a token pattern without a required literal token cannot be selected for")
+        for length, runs, digit in patterns:
+            # a run of consecutive required tokens is looked for whole ("new in", "new to") when its
+            # word sets make few sequences; a sequence of stop words alone is not looked for
+            units: list[list[tuple[str, ...]]] = []
+            singles: list[set[str]] = []
+            for run in runs:
+                run = [ws for ws in run if ws]
+                if not run:
+                    continue
+                size = 1
+                for ws in run:
+                    size *= len(ws)
+                if len(run) > 1 and size <= _MAX_SEQUENCES and any(self._useful(ws, stop) for ws in run):
+                    seqs: list[tuple[str, ...]] = [()]
+                    for ws in run:
+                        seqs = [q + (w,) for q in seqs for w in sorted(ws)]
+                    units.append(seqs)
+                else:
+                    singles.extend(run)
+            units.extend([(w,) for w in sorted(ws)] for ws in singles if self._useful(ws, stop))
+            if not units:
+                smallest = min((ws for run in runs for ws in run if ws), key=len, default=None)
+                if smallest is None:
+                    raise ValueError("a token pattern without a required literal token cannot be selected for")
+                units = [[(w,) for w in sorted(smallest)]]
             p_idx = len(self._patterns)
-            self._patterns.append((int(length), len(checked), bool(digit)))
-            for s_idx, words in enumerate(checked):
-                for word in words:
-                    if word.strip():
-                        self._add(lower, (word,), (_ANCHOR, p_idx, s_idx))
+            self._patterns.append((int(length), len(units), bool(digit)))
+            for s_idx, seqs in enumerate(units):
+                for seq in seqs:
+                    if all(t.strip() for t in seq):
+                        self._add(lower, seq, (_ANCHOR, p_idx, s_idx))
         for key, seq in cues:
             if seq:
                 self._add(lower, seq, (_CUE, key, seq))
@@ -195,6 +218,11 @@ class SentenceSelector:
         self._tokens: dict[str, list[tuple[int, int, str, str]]] = {}
         self.triggers = len(lower)
         """Number of distinct strings looked for."""
+
+    @staticmethod
+    def _useful(words: set[str], stop: set[str]) -> bool:
+        """A word set worth looking for: no stop word in it, and not punctuation only."""
+        return not (words & stop) and any(w.isalnum() for w in words)
 
     def _add(self, table: dict[str, list[tuple[Any, ...]]], seq: tuple[str, ...], payload: tuple[Any, ...]) -> None:
         # payload: (length, class of its first char to check on the left or 0, same on the right, ...)

@@ -87,8 +87,8 @@ def test_selection_tokenises_less_than_the_whole_text(engines):
         found = selector.scan(norm.text)
         total += len(norm.text)
         kept += len(norm.text) if found.ranges is None else sum(b - a for a, b in found.ranges)
-    # about a third of the characters of these job ads (measured 0.31 on all 1,429)
-    assert 0.05 < kept / total < 0.6
+    # about an eighth of the characters of these job ads (measured 0.12 on all 1,429)
+    assert 0.03 < kept / total < 0.3
 
 
 def test_sentence_starts(engines):
