@@ -656,6 +656,40 @@ class JobRiskModel:
         clipped: NDArray[np.float64] = np.clip(proba[:, 1], 0.0, 1.0)
         return clipped
 
+    def predict_explain(
+        self, texts: Sequence[str], metadata: Sequence[dict[str, Any] | None] | None = None, k: int = 5
+    ) -> tuple[NDArray[np.float64], list[list[tuple[str, float]]]]:
+        """:meth:`predict_proba` and :meth:`explain_many` from one feature transform (the transform
+        is most of the cost of each; the scorer needs both for every job ad).
+
+        With one calibrated classifier (how :func:`train_model` calibrates: one model, frozen,
+        calibrated on out-of-fold scores) the probability is that calibrator applied to the
+        classifier's decision function on the same feature rows, as ``CalibratedClassifierCV``
+        computes it; otherwise this falls back to :meth:`predict_proba`.
+
+        Returns:
+            ``(probabilities, explanations)``: shape (n,) in [0, 1], and n lists as :meth:`explain_many`.
+
+        Raises:
+            ValueError: ``k < 1``, or the lengths differ.
+            TypeError: a text is not a str.
+        """
+        if k < 1:
+            raise ValueError("k must be >= 1")
+        if len(texts) == 0:
+            return np.zeros(0, dtype=float), []
+        meta = None if metadata is None else [m or {} for m in metadata]
+        frame = ad_frame(texts, meta)
+        pipe, _sign = self._parts()
+        rows = sp.csr_matrix(pipe[:-1].transform(frame))
+        calibrated = self.estimator.calibrated_classifiers_
+        if len(calibrated) == 1 and len(calibrated[0].calibrators) == 1 and hasattr(pipe[-1], "decision_function"):
+            scores = np.asarray(pipe[-1].decision_function(rows), dtype=float).reshape(-1)
+            proba = np.asarray(calibrated[0].calibrators[0].predict(scores), dtype=float)
+        else:
+            proba = np.asarray(self.estimator.predict_proba(frame), dtype=float)[:, 1]
+        return np.clip(proba, 0.0, 1.0), self._explain_rows(rows, k)
+
     def _parts(self) -> tuple[Pipeline, float]:
         inner = self.estimator.calibrated_classifiers_[0]
         pipe = inner.estimator
@@ -705,9 +739,13 @@ class JobRiskModel:
             raise ValueError("k must be >= 1")
         if len(texts) == 0:
             return []
-        pipe, sign = self._parts()
+        pipe, _sign = self._parts()
         meta = None if metadata is None else [m or {} for m in metadata]
-        rows = sp.csr_matrix(pipe[:-1].transform(ad_frame(texts, meta)))
+        return self._explain_rows(sp.csr_matrix(pipe[:-1].transform(ad_frame(texts, meta))), k)
+
+    def _explain_rows(self, rows: sp.csr_matrix, k: int) -> list[list[tuple[str, float]]]:
+        """Top ``k`` contributions of each feature row (see :meth:`explain`)."""
+        pipe, sign = self._parts()
         weights = _linear_weights(pipe[-1]) * sign
         if self._feature_names is None:
             self._feature_names = np.asarray(pipe.named_steps["features"].get_feature_names_out())

@@ -126,10 +126,10 @@ class Scorer:
         job_idx = [i for i, t in enumerate(types) if t == "job"]
         if self.model is not None and job_idx:
             texts, metadata = [batch[i].text for i in job_idx], [batch[i].metadata for i in job_idx]
-            p = self.model.predict_proba(texts, metadata)
+            # one feature transform for the batch, shared by the probability and the explanation
+            p, explained = self.model.predict_explain(texts, metadata, k=self.explain_top)
             probs = {i: float(v) for i, v in zip(job_idx, p)}
-            # one feature transform for the batch, not one per ad (the per-call cost dominates)
-            tops = dict(zip(job_idx, self.model.explain_many(texts, metadata, k=self.explain_top)))
+            tops = dict(zip(job_idx, explained))
         out = []
         for i, (ad, ad_type, (hits, entities)) in enumerate(zip(batch, types, analyzed)):
             r = rule_risk(hits)
