@@ -349,10 +349,12 @@ class ProfileSpider(scrapy.Spider):
         ``adwatch/encoding/mojibake_fixed`` once per item."""
         import ftfy
 
+        from scoring.normalize import looks_like_mojibake
+
         fixed = False
         for name in ("title", "body", "employer", "location_raw", "contact_raw"):
             value = getattr(item, name, None)
-            if isinstance(value, str) and value and not value.isascii():
+            if isinstance(value, str) and value and not value.isascii() and looks_like_mojibake(value):
                 repaired = ftfy.fix_encoding(value)
                 if repaired != value:
                     setattr(item, name, repaired)
