@@ -147,6 +147,9 @@ class Scorer:
                     explanation={
                         "model_probability": None if p is None else round(p, 4), "rule_risk": round(r, 4), "top_features": top,
                         "categories": sorted({h.category for h in hits}),
+                        # the ad type decides which indicators apply: say when it was guessed
+                        "ad_type_inferred": details[i].ad_type_inferred,
+                        "lang_detected": details[i].lang_detected,
                     },
                 )
             )

@@ -85,7 +85,9 @@ class Score:
         indicators: rule hits with offsets into ``Ad.text``.
         entities: extracted entities with offsets into ``Ad.text``.
         explanation: ``{"model_probability": float | None, "rule_risk": float,
-            "top_features": [[feature, contribution], ...], "categories": [str, ...]}``.
+            "top_features": [[feature, contribution], ...], "categories": [str, ...],
+            "ad_type_inferred": bool, "lang_detected": bool}`` (the last two: whether the ad type
+            was inferred from the wording and the language detected, rather than given).
     """
 
     ad_id: str
