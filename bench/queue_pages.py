@@ -115,7 +115,8 @@ def measure(url: str, requests: int) -> list[tuple[str, float, float]]:
     from webapp.settings import WebSettings
     from webapp.users import get_user, issue_token
 
-    app = create_app(WebSettings(secret_key="bench-secret-" + "x" * 40, database_url=url))
+    app = create_app(WebSettings(secret_key="bench-secret-" + "x" * 40, hmac_key="bench-hmac-" + "x" * 30,
+                                 database_url=url))
     with app.state.sessions() as s:
         token = issue_token(s, get_user(s, "bench"), actor="bench")  # type: ignore[arg-type]
         s.commit()

@@ -115,12 +115,26 @@ def demo(
     ok = _print_crawl_results(results)
     console.print()
     _show_queue(database_url, top=top, min_risk=None, fmt="table", title=f"Top {top} flagged ads")
+    _print_link_summary(database_url)
     console.print(
         "[dim]Explore: adwatch queue --top 20 --format json; adwatch score --input FILE --output OUT.jsonl; "
         "adwatch --help[/]"
     )
     if not ok:
         raise typer.Exit(1)
+
+
+def _print_link_summary(database_url: str) -> None:
+    """One line on the contact networks and template clusters the crawl linked, and how to look at them."""
+    import linking
+
+    with _sessions(database_url)() as session:
+        held = linking.summary(session)
+    console.print(
+        f"Linked: {held.networks} contact network{'' if held.networks == 1 else 's'} ({held.networks_with_movement} "
+        f"with movement: one contact in several cities) and {held.clusters} template "
+        f"cluster{'' if held.clusters == 1 else 's'}. To look at them: adwatch users add NAME, then "
+        "adwatch serve --dev (ad pages link to their network and cluster).")
 
 
 @app.command("demo-site")
@@ -140,16 +154,31 @@ def demo_site(
 # ---------------------------------------------------------------- queue ------------------------
 def _show_queue(database_url: str, *, top: int, min_risk: float | None, fmt: str, title: str = "Queue",
                 site: str | None = None, ad_type: str | None = None) -> None:
+    from linking import max_boost, network_boosts
+    from linking.risk import linked_risk
+    from storage.repository import FLAGGED_BANDS
     from storage.repository import queue as queue_rows
 
     sessions = _sessions(database_url)
     with sessions() as session:
         rows = queue_rows(session, top=top, min_risk=min_risk, site=site, ad_type=ad_type)
+        bmax = max_boost(session)
+        if rows and bmax > 0 and len(rows) == top:
+            # the top rows by priority (>= risk) all have risk >= this floor: fetch those, re-rank
+            floor = max(1.0 - (1.0 - rows[-1].risk) / (1.0 - bmax), min_risk or 0.0)
+            rows = queue_rows(session, top=10_000_000, min_risk=floor, site=site, ad_type=ad_type)
+            if min_risk is None:
+                rows = [r for r in rows if r.band in FLAGGED_BANDS]
+        boosts = network_boosts(session, [r.ad_id for r in rows])
+    priority = {r.ad_id: linked_risk(r.risk, boosts.get(r.ad_id)) for r in rows}
+    rows = sorted(rows, key=lambda r: (-priority[r.ad_id], -r.ad_id))[:top]
     if fmt == "json":
-        sys.stdout.write(json.dumps([r.as_dict() for r in rows], indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps([{**r.as_dict(), "priority": round(priority[r.ad_id], 4)} for r in rows],
+                                    indent=2, ensure_ascii=False) + "\n")
         return
-    table = Table(title=title)
+    table = Table(title=title, caption=QUEUE_ORDER_NOTE)
     table.add_column("id", justify="right")
+    table.add_column("priority", justify="right")
     table.add_column("risk", justify="right")
     table.add_column("band")
     table.add_column("type")
@@ -158,12 +187,17 @@ def _show_queue(database_url: str, *, top: int, min_risk: float | None, fmt: str
     table.add_column("url", overflow="fold")
     colours = {"high": "bold red", "medium": "yellow", "low": "green"}
     for r in rows:
-        table.add_row(str(r.ad_id), f"{r.risk:.2f}", f"[{colours.get(r.band, '')}]{r.band}[/]", r.ad_type,
+        table.add_row(str(r.ad_id), f"{priority[r.ad_id]:.2f}", f"{r.risk:.2f}", f"[{colours.get(r.band, '')}]{r.band}[/]", r.ad_type,
                       _why(r.categories, r.top_features), r.title or "", r.url)
     console.print(table)
     if not rows:
         hint = "try --min-risk 0 to list every stored ad" if not (site or ad_type) else "check --site / --ad-type"
         console.print(f"[dim]no ads match; {hint}[/]")
+
+
+QUEUE_ORDER_NOTE = ("sorted by priority, as in the review app: the ad's risk raised by its contact network "
+                    "(1 − (1 − risk)(1 − network boost)); equal to risk for ads in no network")
+"""How ``adwatch queue`` (and the demo's top list) is sorted."""
 
 
 def _why(categories: list[str], features: list[str], n_features: int = 2) -> str:
@@ -183,7 +217,9 @@ def queue(
     ad_type: Annotated[str | None, typer.Option("--ad-type", help="Only job, escort or other ads.")] = None,
     db: DbOption = None,
 ) -> None:
-    """Show stored ads ranked by risk (flagged ads by default)."""
+    """Show stored ads ranked by priority, as the review app's queue: the ad's risk raised by its
+    contact network (equal to the risk for an ad in no network); flagged ads by default. JSON rows
+    carry both ``risk`` and ``priority``; ties: newest ad first."""
     if fmt not in ("table", "json"):
         raise fail(f"--format must be table or json, got {fmt!r}")
     if ad_type is not None and ad_type not in ("job", "escort", "other"):

@@ -6,15 +6,17 @@ Registered in :mod:`cli.main` (``app.command("serve")(serve)``, ``app.add_typer(
 from __future__ import annotations
 
 import getpass
+import json
 import sys
 from typing import Annotated
 
 import typer
 
-from cli.output import DbOption, err
+from cli.output import DbOption, console, err
 from cli.output import fail as _fail
 
-users_app = typer.Typer(help="Review-app accounts: add users, issue API tokens.", no_args_is_help=True)
+users_app = typer.Typer(help="Review-app accounts: add, list, disable and enable users; issue API tokens.",
+                        no_args_is_help=True)
 
 
 def _settings(db: str | None, dev: bool = False):  # type: ignore[no-untyped-def]
@@ -45,12 +47,14 @@ def _sessions(url: str):  # type: ignore[no-untyped-def]
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    dev: Annotated[bool, typer.Option("--dev", help="Development mode: accept a missing or placeholder ADWATCH_SECRET_KEY.")] = False,
+    dev: Annotated[bool, typer.Option("--dev", help="Development mode: accept a missing or placeholder ADWATCH_SECRET_KEY "
+                                                     "and the placeholder ADWATCH_HMAC_KEY.")] = False,
     db: DbOption = None,
 ) -> None:
     """Run the analysts' review web app (queue, ad pages, decisions, audit log, JSON API under /api/).
 
-    Needs ADWATCH_SECRET_KEY (a random value of at least 32 characters) unless --dev. Behind an HTTPS
+    Needs ADWATCH_SECRET_KEY (a random value of at least 32 characters) and ADWATCH_HMAC_KEY (not the
+    development placeholder; the same key the crawler stored contacts with) unless --dev. Behind an HTTPS
     proxy, session cookies are marked Secure from the X-Forwarded-Proto header of a trusted proxy
     (uvicorn's FORWARDED_ALLOW_IPS, default 127.0.0.1).
     """
@@ -69,6 +73,8 @@ def serve(
         raise _fail(str(exc), 1) from exc
     if settings.dev:
         err.print("[yellow]development mode:[/] do not expose this server to other people")
+        if settings.hmac_key_is_placeholder():
+            err.print("[yellow]warning:[/] ADWATCH_HMAC_KEY is the development placeholder; set a secret outside development")
     uvicorn.run(application, host=host, port=port, proxy_headers=True, log_level="info")
 
 
@@ -118,3 +124,66 @@ def users_token(
         token = issue_token(session, user, actor="cli")
         session.commit()
     typer.echo(token)
+
+
+@users_app.command("list")
+def users_list(
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    db: DbOption = None,
+) -> None:
+    """List review-app accounts: name, role, active or disabled, created, last sign-in."""
+    from rich.table import Table
+
+    from webapp.users import list_users
+
+    if fmt not in ("table", "json"):
+        raise _fail(f"--format must be table or json, got {fmt!r}")
+    settings = _settings(db)
+    with _sessions(settings.database_url)() as session:
+        rows = list_users(session)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    if not rows:
+        console.print("no users yet (add one with: adwatch users add NAME --role analyst)")
+        return
+    table = Table(title="Review-app users")
+    for col in ("user", "role", "status", "created", "last sign-in", "password"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(str(r["username"]), str(r["role"]), "active" if r["active"] else "[red]disabled[/]",
+                      str(r["created_at"] or "-")[:19], str(r["last_login"] or "never")[:19],
+                      "set" if r["has_password"] else "none (API only)")
+    console.print(table)
+
+
+def _set_active(name: str, active: bool, db: str | None) -> None:
+    from webapp.users import get_user, set_active
+
+    settings = _settings(db)
+    with _sessions(settings.database_url)() as session:
+        user = get_user(session, name)
+        if user is None:
+            raise _fail(f"no user named {name!r} (see: adwatch users list)")
+        changed = set_active(session, user, active, actor="cli")
+        session.commit()
+    state = "enabled" if active else "disabled"
+    typer.echo(f"{name} {state}" if changed else f"{name} was already {state}")
+
+
+@users_app.command("disable")
+def users_disable(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    db: DbOption = None,
+) -> None:
+    """Disable NAME: no sign-in, open sessions end and the API token is refused from the next request. Audited."""
+    _set_active(name, False, db)
+
+
+@users_app.command("enable")
+def users_enable(
+    name: Annotated[str, typer.Argument(help="User name.")],
+    db: DbOption = None,
+) -> None:
+    """Enable NAME again (its password and newest API token work again). Audited."""
+    _set_active(name, True, db)

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, or_, select, text
+from sqlalchemy import bindparam, delete, func, insert, or_, select, text
 from sqlalchemy import update as sql_update
 from sqlalchemy.orm import Session
 
@@ -34,7 +34,7 @@ from storage.models import (
     utcnow,
 )
 
-__all__ = ["LinkStats", "LinkingError", "rebuild", "refresh_priorities", "update"]
+__all__ = ["LinkStats", "LinkSummary", "LinkingError", "rebuild", "refresh_priorities", "summary", "update"]
 
 LOCK_KEY = 0x61646C  # "adl": PostgreSQL advisory lock held while linking
 TEXT_CHUNK = 2_000  # ads whose text is read and hashed at a time
@@ -182,3 +182,61 @@ def rebuild(session: Session, *, settings: AppSettings | None = None) -> LinkSta
 def linking_settings(settings: AppSettings | None = None) -> LinkingSettings:
     """``AppSettings.linking`` of ``settings`` or of :func:`config.settings.get_settings`."""
     return (settings or get_settings()).linking
+
+
+@dataclass(slots=True)
+class LinkSummary:
+    """What the database holds after linking (for messages such as ``adwatch link``'s and ``adwatch demo``'s).
+
+    Attributes:
+        ads: ads stored.
+        linked_ads: ads with an ``ad_link`` row (linked at least once).
+        networks: contact networks of two or more ads.
+        networks_with_movement: those in which one contact moves between cities.
+        clusters: template clusters (two or more near-duplicate ads).
+        signatures: stored MinHash signatures (ads indexed for template matching).
+    """
+
+    ads: int = 0
+    linked_ads: int = 0
+    networks: int = 0
+    networks_with_movement: int = 0
+    clusters: int = 0
+    signatures: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The summary as a JSON-serialisable dict."""
+        return asdict(self)
+
+
+def summary(session: Session) -> LinkSummary:
+    """Counts of ads, linked ads, networks (two ads or more), networks with movement, template
+    clusters and stored signatures (a few ``count`` queries)."""
+    def count(stmt: Any) -> int:
+        return int(session.scalar(stmt) or 0)
+
+    return LinkSummary(
+        ads=count(select(func.count()).select_from(Ad)),
+        linked_ads=count(select(func.count()).select_from(AdLink)),
+        networks=count(select(func.count()).select_from(ContactNetwork).where(ContactNetwork.size >= 2)),
+        networks_with_movement=count(select(func.count()).select_from(ContactNetwork)
+                                     .where(ContactNetwork.size >= 2, ContactNetwork.movement.is_(True))),
+        clusters=count(select(func.count()).select_from(TemplateCluster).where(TemplateCluster.size >= 2)),
+        signatures=count(select(func.count()).select_from(AdLink).where(AdLink.minhash.is_not(None))),
+    )
+
+
+def network_boosts(session: Session, ad_ids: Iterable[int]) -> dict[int, float]:
+    """``{ad id: its contact network's boost}`` for the ads of ``ad_ids`` that are in a network
+    (ads in none are left out: their priority is their risk, :func:`linking.risk.linked_risk`)."""
+    out: dict[int, float] = {}
+    for chunk in chunks(sorted(set(ad_ids))):
+        out.update(session.execute(
+            select(AdLink.ad_id, ContactNetwork.boost).join(ContactNetwork, ContactNetwork.id == AdLink.network_id)
+            .where(AdLink.ad_id.in_(chunk))).tuples().all())
+    return out
+
+
+def max_boost(session: Session) -> float:
+    """The largest boost of any stored contact network (0.0 when there is none)."""
+    return float(session.scalar(select(func.max(ContactNetwork.boost))) or 0.0)

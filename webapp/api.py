@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from storage.models import AppUser
 from storage.repository import audit
 from webapp import services
-from webapp.deps import ApiUser, Db, api_permission, ensure_synced
+from webapp.deps import ApiUser, Db, allowed, api_permission, ensure_synced
 from webapp.users import get_user
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -57,23 +57,26 @@ def get_queue(
     assigned: Literal["me", "none"] | None = None, cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> dict[str, Any]:
-    """Flagged ads by risk, filtered; keyset pagination with ``cursor`` (``next_cursor`` of the
-    previous page). Titles have contacts masked."""
+    """Flagged ads, highest ``priority`` first (the risk raised by the ad's contact network; see
+    ``order``), filtered; keyset pagination with ``cursor`` (``next_cursor`` of the previous page).
+    Titles have contacts masked; for roles that may not reveal contacts, ``q`` matches the masked text."""
     ensure_synced(request, db)
     filters = services.QueueFilters(status=status, site=site, ad_type=ad_type, band=band, category=category,
                                     date_from=date_from, date_to=date_to, q=q, assigned=assigned)
     try:
         page = services.queue_page(db, filters, limit=limit, cursor=cursor, user_id=user.id,
-                                    bands=request.app.state.settings.bands)
+                                    bands=request.app.state.settings.bands, contact_access=allowed(user, "reveal"))
     except services.BadInput as exc:
         raise _bad(exc) from exc
-    return {"items": page.rows, "next_cursor": page.next_cursor, "counts": services.status_counts(db)}
+    return {"items": page.rows, "next_cursor": page.next_cursor, "counts": services.status_counts(db),
+            "order": services.QUEUE_ORDER}
 
 
 @router.get("/ads/{ad_id}")
 def get_ad(ad_id: int, request: Request, db: Db, user: Viewer) -> dict[str, Any]:
     """One ad: text (contacts masked), indicators with offsets, risk and explanation, entities
-    (masked), linked ads, versions, decisions. Audited as ``view_ad``."""
+    (masked, no HMAC), linked ads, versions, decisions (contacts in notes masked), ``network_id`` and
+    ``cluster_id`` (None when the ad has none). Audited as ``view_ad``."""
     try:
         detail = services.ad_detail(db, ad_id, request.app.state.catalog)
     except services.NotFound as exc:
@@ -82,6 +85,36 @@ def get_ad(ad_id: int, request: Request, db: Db, user: Viewer) -> dict[str, Any]
     db.commit()
     detail.pop("segments")
     return detail
+
+
+@router.get("/networks/{network_id}")
+def get_network(network_id: int, db: Db, user: Viewer) -> dict[str, Any]:
+    """A contact network: figures, movement, ads (masked titles) and contacts (masked forms only),
+    ad–contact edges. Audited as ``view_network``."""
+    from webapp.linking_pages import network_json, network_view
+
+    try:
+        data = network_json(network_view(db, network_id))
+    except services.NotFound as exc:
+        raise _bad(exc) from exc
+    audit(db, user.username, "view_network", "contact_network", str(network_id), {"ads": len(data["ads"]), "via": "api"})
+    db.commit()
+    return data
+
+
+@router.get("/clusters/{cluster_id}")
+def get_cluster(cluster_id: int, db: Db, user: Viewer) -> dict[str, Any]:
+    """A template cluster: figures, representative, shared and varying parts (contacts masked),
+    members. Audited as ``view_cluster``."""
+    from webapp.linking_pages import cluster_json, cluster_view
+
+    try:
+        data = cluster_json(cluster_view(db, cluster_id))
+    except services.NotFound as exc:
+        raise _bad(exc) from exc
+    audit(db, user.username, "view_cluster", "template_cluster", str(cluster_id), {"via": "api"})
+    db.commit()
+    return data
 
 
 @router.post("/ads/{ad_id}/reveal")

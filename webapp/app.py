@@ -34,11 +34,13 @@ def create_app(settings: WebSettings | None = None, *, sessions: sessionmaker[Se
         The FastAPI application.
 
     Raises:
-        webapp.settings.InsecureSecretError: missing or placeholder ``ADWATCH_SECRET_KEY`` outside dev.
+        webapp.settings.InsecureSecretError: missing or placeholder ``ADWATCH_SECRET_KEY``, or the
+            placeholder ``ADWATCH_HMAC_KEY`` (:data:`config.settings.DEV_HMAC_KEY`), outside dev.
         storage.errors.StorageError: the database cannot be opened or migrated.
     """
     settings = settings or WebSettings()
     secret = settings.check_secret()
+    settings.check_hmac_key()
     if sessions is None:
         from storage.db import make_engine, make_session_factory
 
@@ -56,7 +58,8 @@ def create_app(settings: WebSettings | None = None, *, sessions: sessionmaker[Se
     app.state.synced_score_id = 0
     templates = Jinja2Templates(directory=str(TEMPLATES_DIR), context_processors=[_page_context])
     templates.env.globals.update(category_label=services.category_label, category_style=services.category_style, reason_codes=services.REASON_CODES,
-                                 default_reason=services.DEFAULT_REASON, states=services.STATES)
+                                 default_reason=services.DEFAULT_REASON, states=services.STATES,
+                                 queue_order=services.QUEUE_ORDER)
     app.state.templates = templates
 
     @app.middleware("http")

@@ -51,6 +51,13 @@ CLUSTER_DECISION_MAX = 500
 PARTS_SAMPLE = 20
 """Members compared with the representative to find shared and varying text."""
 
+VARIATIONS_SHOWN = 10
+"""Members of the sample whose varying words are listed under "What varies"."""
+
+SHARED_MIN = 0.8
+"""A word of the representative is "shared" when at least this share of the compared members has it
+(:func:`linking.templates.template_parts`)."""
+
 BAND_FILL = {"high": "#a40000", "medium": "#8a4b00", "low": "#4a4a4a", None: "#767676"}
 CONTACT_FILL = "#14304f"
 EDGE = "#8a8a8a"
@@ -217,10 +224,45 @@ def cluster_view(session: Session, cluster_id: int) -> dict[str, Any]:
     texts = {aid: services.mask_text(txt, spans.get(aid, []))
              for aid, txt in session.execute(select(Ad.id, Ad.text).where(Ad.id.in_(wanted)))}
     rep_text = texts.get(rep_id, "") if rep_id is not None else ""
-    parts = template_parts(rep_text, [texts[a] for a in sample if a in texts])
-    variations = [{"ad_id": a, "words": varying_words(rep_text, texts[a])[:8]} for a in sample[:10] if a in texts]
+    parts = template_parts(rep_text, [texts[a] for a in sample if a in texts], min_share=SHARED_MIN)
+    variations = [{"ad_id": a, "words": varying_words(rep_text, texts[a])[:8]}
+                  for a in sample[:VARIATIONS_SHOWN] if a in texts]
     return {"cluster": cluster, "ads": _ad_rows(session, ad_ids), "representative": rep_id, "parts": parts,
-            "variations": variations, "sample": len(sample)}
+            "variations": variations, "sample": len(sample), "shared_min": SHARED_MIN}
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def network_json(view: dict[str, Any]) -> dict[str, Any]:
+    """:func:`network_view` as JSON for ``GET /api/networks/{id}``: contacts only in masked form
+    (no value, no HMAC), titles masked."""
+    net = view["network"]
+    detail = dict(net.movement_detail or {})
+    return {
+        "network_id": net.id, "size": net.size, "contacts_count": net.contacts, "sites": list(net.sites or []),
+        "cities": list(net.cities or []), "first_seen": _iso(net.first_seen), "last_seen": _iso(net.last_seen),
+        "movement": bool(net.movement),
+        "movement_detail": {k: detail[k] for k in ("entity_id", "masked", "cities", "from", "to", "rule") if k in detail},
+        "boost": round(net.boost, 4), "ads": view["ads"],
+        "contacts": [{"entity_id": c["entity_id"], "type": c["type"], "masked": c["masked"], "ads_drawn": c["ads"]}
+                     for c in view["contacts"]],
+        "edges": [{"ad_id": a, "entity_id": e} for a, e in view["edges"]],
+        "edges_cover_newest_ads": GRAPH_MAX_ADS,
+    }
+
+
+def cluster_json(view: dict[str, Any]) -> dict[str, Any]:
+    """:func:`cluster_view` as JSON for ``GET /api/clusters/{id}`` (texts with contacts masked)."""
+    c = view["cluster"]
+    return {
+        "cluster_id": c.id, "size": c.size, "first_seen": _iso(c.first_seen), "last_seen": _iso(c.last_seen),
+        "representative_ad_id": view["representative"], "members_compared": view["sample"],
+        "shared_min": view["shared_min"],
+        "parts": [{"text": p.text, "shared": bool(p.shared)} for p in view["parts"]],
+        "variations": view["variations"], "ads": view["ads"],
+    }
 
 
 def decide_cluster(session: Session, cluster_id: int, user: Any, decision: str, reason: str, note: str | None,
@@ -266,7 +308,7 @@ def ad_network(ad_id: int, db: Db, user: PageUser) -> Response:
     nid = db.scalar(select(AdLink.network_id).where(AdLink.ad_id == ad_id))
     if nid is None:
         raise HTTPException(404, f"ad {ad_id} is in no contact network (no shared contact, or not linked yet: adwatch link)")
-    return RedirectResponse(f"/networks/{nid}", status_code=303)
+    return RedirectResponse(f"/networks/{nid}?from_ad={ad_id}", status_code=303)
 
 
 @router.get("/ads/{ad_id}/cluster")
@@ -275,37 +317,48 @@ def ad_cluster(ad_id: int, db: Db, user: PageUser) -> Response:
     cid = db.scalar(select(AdLink.cluster_id).where(AdLink.ad_id == ad_id))
     if cid is None:
         raise HTTPException(404, f"ad {ad_id} is in no template cluster (no near-duplicate, or not linked yet: adwatch link)")
-    return RedirectResponse(f"/clusters/{cid}", status_code=303)
+    return RedirectResponse(f"/clusters/{cid}?from_ad={ad_id}", status_code=303)
 
 
 @router.get("/networks/{network_id}", response_class=HTMLResponse)
-def network_page(network_id: int, request: Request, db: Db, user: PageUser) -> Response:
-    """A contact network: graph, movement, ads. Audited as ``view_network``."""
+def network_page(network_id: int, request: Request, db: Db, user: PageUser, from_ad: int | None = None) -> Response:
+    """A contact network: graph, movement, ads. Audited as ``view_network``. ``from_ad``: the ad the
+    user came from (a link back to it)."""
     try:
         view = network_view(db, network_id)
     except services.NotFound as exc:
         raise HTTPException(404, str(exc)) from exc
     response = render(request, "network.html", {"user": user, "v": view, "svg": Markup(network_svg(view)),
-                                                "graph_max": GRAPH_MAX_ADS})
+                                                "graph_max": GRAPH_MAX_ADS, "from_ad": _member(view, from_ad)})
     audit(db, user.username, "view_network", "contact_network", str(network_id), {"ads": len(view["ads"])})
     db.commit()
     return response
 
 
-def _cluster_page(request: Request, db: Db, user: Any, cluster_id: int, message: str | None = None) -> Response:
+def _member(view: dict[str, Any], ad_id: int | None) -> int | None:
+    """``ad_id`` when it is one of the view's ads (a link back to it), else None."""
+    return ad_id if ad_id is not None and any(r["ad_id"] == ad_id for r in view["ads"]) else None
+
+
+def _cluster_page(request: Request, db: Db, user: Any, cluster_id: int, message: str | None = None,
+                  from_ad: int | None = None) -> Response:
     try:
         view = cluster_view(db, cluster_id)
     except services.NotFound as exc:
         raise HTTPException(404, str(exc)) from exc
     return render(request, "cluster.html", {"user": user, "v": view, "message": message,
-                                            "max_decide": CLUSTER_DECISION_MAX})
+                                            "max_decide": CLUSTER_DECISION_MAX, "from_ad": _member(view, from_ad)})
 
 
 @router.get("/clusters/{cluster_id}", response_class=HTMLResponse)
-def cluster_page(cluster_id: int, request: Request, db: Db, user: PageUser, done: int | None = None) -> Response:
+def cluster_page(cluster_id: int, request: Request, db: Db, user: PageUser, done: int | None = None,
+                 from_ad: int | None = None) -> Response:
     """A template cluster: shared and varying text, members, decision for the whole cluster. Audited as ``view_cluster``."""
-    msg = f"Decision recorded for {done} ads (one audit event each)." if done is not None else None
-    response = _cluster_page(request, db, user, cluster_id, msg)
+    msg = None
+    if done is not None:
+        msg = (f"Decision recorded for {done} {'ad' if done == 1 else 'ads'} (one decision and one audit event each). "
+               "Undo works one ad at a time: each undo reverts your newest decision on one ad.")
+    response = _cluster_page(request, db, user, cluster_id, msg, from_ad)
     audit(db, user.username, "view_cluster", "template_cluster", str(cluster_id), {})
     db.commit()
     return response

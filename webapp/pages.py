@@ -170,14 +170,16 @@ def queue(request: Request, db: Db, user: PageUser, status: str = "new", site: s
           ad_type: str | None = None, band: str | None = None, category: str | None = None,
           date_from: str | None = None, date_to: str | None = None, q: str | None = None,
           assigned: str | None = None, cursor: str | None = None) -> Response:
-    """The queue: flagged ads by risk with filters, counts per status and keyset pages."""
+    """The queue: flagged ads by priority (risk raised by the contact network) with filters, counts
+    per status and keyset pages."""
     ensure_synced(request, db)
     filters = services.QueueFilters(status=status or "new", site=site or None, ad_type=ad_type or None,
                                     band=band or None, category=category or None, date_from=_date(date_from),
                                     date_to=_date(date_to), q=q or None, assigned=assigned or None)
     try:
         page = services.queue_page(db, filters, limit=request.app.state.settings.page_size, cursor=cursor or None,
-                                   user_id=user.id, bands=request.app.state.settings.bands)
+                                   user_id=user.id, bands=request.app.state.settings.bands,
+                                   contact_access=allowed(user, "reveal"))
     except services.BadInput as exc:
         raise HTTPException(422, str(exc)) from exc
     args = filters.query_args()

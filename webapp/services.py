@@ -9,7 +9,9 @@ reads one indexed table with keyset pagination instead of ranking every score.
 from __future__ import annotations
 
 import base64
+import contextlib
 import difflib
+import re
 import zlib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -174,6 +176,51 @@ def masked_title(title: str | None, spans: list[tuple[int, int]]) -> str | None:
     return mask_text(title, spans) if title else title
 
 
+_NOTE_CONTACT_RES = (
+    # a run of at least 5 digits, possibly split by spaces, dots, dashes, slashes or brackets
+    # (local numbers such as ``555-0147`` that the phone extractor leaves alone without an area code)
+    re.compile(r"\+?\(?\d(?:[\s().\-/]{0,3}\d){4,}"),
+    re.compile(r"[\w.+-]+\s*(?:@|\(at\)|\[at\])\s*[\w-]+(?:\s*(?:\.|\(dot\)|\[dot\])\s*[\w-]+)+", re.IGNORECASE),
+    re.compile(r"(?<![\w@])@[A-Za-z0-9_.]{2,}"),  # @handle
+)
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?")
+
+
+def free_text_contact_spans(text: str) -> list[tuple[int, int]]:
+    """Offsets of contact-like passages in free text that has no stored entity spans (analysts'
+    decision notes): phones, e-mails and handles found by :func:`scoring.extract.default_extractor`,
+    plus any run of 5 or more digits (separators allowed; ISO dates excepted), ``x@y.z`` e-mail forms
+    (also ``(at)``/``(dot)``) and ``@handles``. Deliberately generous: a note is read by people who
+    may not see contacts, so a masked year is a smaller loss than a readable phone number.
+
+    Args:
+        text: the free text.
+
+    Returns:
+        ``(start, end)`` character offsets into ``text``, possibly overlapping.
+    """
+    spans: list[tuple[int, int]] = []
+    with contextlib.suppress(Exception):  # a lexicon problem must not unmask notes: the patterns below still apply
+        from scoring.extract import default_extractor
+
+        x = default_extractor()
+        spans.extend((e.start, e.end) for e in (*x.phones(text), *x.emails(text), *x.handles(text)))
+    dates = [(m.start(), m.end()) for m in _ISO_DATE.finditer(text)]
+    for rx in _NOTE_CONTACT_RES:
+        for m in rx.finditer(text):
+            if any(s <= m.start() and m.end() <= e for s, e in dates):
+                continue
+            spans.append((m.start(), m.end()))
+    return spans
+
+
+def mask_free_text(text: str | None) -> str:
+    """``text`` with every contact-like passage masked (:func:`free_text_contact_spans`, :func:`mask_text`)."""
+    if not text:
+        return text or ""
+    return mask_text(text, free_text_contact_spans(text))
+
+
 # ---------------------------------------------------------------- queue -------------------------
 @dataclass
 class QueueFilters:
@@ -234,13 +281,25 @@ class QueuePage:
     filters: QueueFilters = field(default_factory=QueueFilters)
 
 
+QUEUE_ORDER = ("highest priority first: priority = 1 − (1 − risk)(1 − network boost), the ad's own risk raised "
+               "by its contact network (many ads sharing a contact, or one contact moving between cities); "
+               "equal to the risk for ads in no network; ties: newest first")
+"""How the queue is ordered, in words (shown on the queue page; :mod:`linking.risk` has the formula)."""
+
+
 def queue_page(session: Session, filters: QueueFilters, *, limit: int = 50, cursor: str | None = None,
-               user_id: int | None = None, bands: Bands | None = None) -> QueuePage:
-    """One page of the queue, highest priority (risk) first, ties by newest review item.
+               user_id: int | None = None, bands: Bands | None = None, contact_access: bool = True) -> QueuePage:
+    """One page of the queue, highest priority first (:data:`QUEUE_ORDER`), ties by newest review item.
+
+    Each row has ``risk`` (the ad's own score) and ``priority`` (the risk raised by its contact
+    network, :func:`linking.risk.linked_risk`; what the queue is sorted by).
 
     Keyset pagination: ``cursor`` (from the previous page) continues strictly after its row, so a
     page costs an index range scan whatever its depth. Titles have contacts masked. ``bands``:
     the thresholds the scores were banded with, used to seek the band filter by risk range.
+    ``contact_access`` False (roles that may not reveal contacts): the text filter ``q`` only
+    matches the ad text with its contacts masked, so that searching for candidate numbers cannot
+    tell whether an ad holds one.
 
     Raises:
         BadInput: unknown status or malformed cursor.
@@ -285,16 +344,31 @@ def queue_page(session: Session, filters: QueueFilters, *, limit: int = 50, curs
         stmt = stmt.where(ReviewItem.assigned_to == user_id)
     elif filters.assigned == "none":
         stmt = stmt.where(ReviewItem.assigned_to.is_(None))
-    if cursor:
-        p, i = decode_cursor(cursor)
-        stmt = stmt.where(or_(ReviewItem.priority < p, and_(ReviewItem.priority == p, ReviewItem.id < i)))
-    rows = session.execute(stmt).all()
+    if filters.q and not contact_access:
+        stmt = stmt.add_columns(Ad.text)
+    pos = decode_cursor(cursor) if cursor else None
+    rows: list[Any] = []
+    while True:  # one round unless the masked-text check drops rows
+        page_stmt = stmt
+        if pos is not None:
+            p, i = pos
+            page_stmt = stmt.where(or_(ReviewItem.priority < p, and_(ReviewItem.priority == p, ReviewItem.id < i)))
+        batch = session.execute(page_stmt).all()
+        if not (filters.q and not contact_access):
+            rows = list(batch)
+            break
+        needle = filters.q.lower()
+        masks = contact_spans(session, [r.ad_id for r in batch])
+        rows.extend(r for r in batch if needle in mask_text(r.text, masks.get(r.ad_id, [])).lower())
+        if len(rows) > limit or len(batch) <= limit:
+            break
+        pos = (batch[-1].priority, batch[-1].id)
     more = len(rows) > limit
     rows = rows[:limit]
     spans = contact_spans(session, [r.ad_id for r in rows])
     users = _usernames(session, {r.assigned_to for r in rows if r.assigned_to})
     out = [{
-        "ad_id": r.ad_id, "risk": round(r.risk, 4), "band": r.band, "status": r.state, "site": r.site,
+        "ad_id": r.ad_id, "risk": round(r.risk, 4), "priority": round(r.priority, 4), "band": r.band, "status": r.state, "site": r.site,
         "ad_type": r.ad_type, "title": masked_title(r.title, spans.get(r.ad_id, [])), "city": r.location_raw,
         "first_seen": r.first_seen.isoformat() if r.first_seen else None, "categories": list(r.categories or []),
         "assigned_to": users.get(r.assigned_to) if r.assigned_to else None,
@@ -369,8 +443,12 @@ def _segments(text: str, hits: list[dict[str, Any]], contacts: list[tuple[int, i
 def ad_detail(session: Session, ad_id: int, catalog: dict[str, dict[str, Any]], *, reveal: bool = False) -> dict[str, Any]:
     """Everything the ad page and ``GET /api/ads/{id}`` show.
 
-    Contacts (phones, e-mails, handles, URLs) are masked in the text, the entity list and linked ads
-    unless ``reveal`` (the caller checks the role and writes the audit event).
+    Contacts (phones, e-mails, handles, URLs) are masked in the text, the indicator passages, the
+    entity list, linked ads and decision notes unless ``reveal`` (the caller checks the role and
+    writes the audit event). A contact's keyed HMAC is only given with ``reveal``: with the public
+    masked form (``+1******0147``) it would let anyone who knows or guesses the HMAC key test
+    candidate numbers offline. ``network_id`` and ``cluster_id`` are the ad's contact network and
+    template cluster (None when it has none, or is not linked yet).
 
     Raises:
         NotFound: no ad ``ad_id``.
@@ -379,17 +457,18 @@ def ad_detail(session: Session, ad_id: int, catalog: dict[str, dict[str, Any]], 
     if ad is None:
         raise NotFound(f"no ad with id {ad_id}")
     score = session.scalar(select(Score).where(Score.ad_id == ad_id).order_by(Score.id.desc()).limit(1))
+    ents = session.execute(select(AdEntity, Entity).join(Entity, Entity.id == AdEntity.entity_id)
+                           .where(AdEntity.ad_id == ad_id).order_by(AdEntity.start)).all()
+    contacts = [(ae.start, ae.end) for ae, _ in ents if ae.type in CONTACT_ENTITY_TYPES]
     hits: list[dict[str, Any]] = []
     if score is not None:
         for h in session.scalars(select(IndicatorHit).where(IndicatorHit.score_id == score.id)
                                  .order_by(IndicatorHit.start, IndicatorHit.end)):
             info = catalog.get(h.indicator_id, {})
             hits.append({"indicator_id": h.indicator_id, "category": h.category, "label": category_label(h.category),
-                         "start": h.start, "end": h.end, "text": h.text, "weight": h.weight,
+                         "start": h.start, "end": h.end, "weight": h.weight,
+                         "text": h.text if reveal else mask_text(h.text, [(s - h.start, e - h.start) for s, e in contacts]),
                          "description": info.get("description", ""), "source": info.get("source", "")})
-    ents = session.execute(select(AdEntity, Entity).join(Entity, Entity.id == AdEntity.entity_id)
-                           .where(AdEntity.ad_id == ad_id).order_by(AdEntity.start)).all()
-    contacts = [(ae.start, ae.end) for ae, _ in ents if ae.type in CONTACT_ENTITY_TYPES]
     entities = []
     seen: set[int] = set()
     for ae, ent in ents:
@@ -397,9 +476,11 @@ def ad_detail(session: Session, ad_id: int, catalog: dict[str, dict[str, Any]], 
             continue
         seen.add(ent.id)
         is_contact = ae.type in CONTACT_ENTITY_TYPES
-        e = {"entity_id": ent.id, "type": ae.type, "masked": ent.masked, "contact": is_contact, "hmac": ent.value_hmac}
+        e = {"entity_id": ent.id, "type": ae.type, "masked": ent.masked, "contact": is_contact}
         if reveal or not is_contact:
             e["value"] = ent.value if ent.value is not None else "(purged)"
+        if reveal:
+            e["hmac"] = ent.value_hmac
         entities.append(e)
     text_for_api = ad.text if reveal else mask_text(ad.text, contacts)
     linked = linked_ads(session, ad_id)
@@ -409,10 +490,12 @@ def ad_detail(session: Session, ad_id: int, catalog: dict[str, dict[str, Any]], 
         users = _usernames(session, {d.user_id for d in session.scalars(select(Decision).where(Decision.review_item_id == item.id)) if d.user_id})
         for d in session.scalars(select(Decision).where(Decision.review_item_id == item.id).order_by(Decision.id)):
             reason, note = split_note(d.note)
-            history.append({"id": d.id, "decision": d.decision, "reason": reason, "note": note,
+            history.append({"id": d.id, "decision": d.decision, "reason": reason,
+                            "note": note if reveal else mask_free_text(note),
                             "by": users.get(d.user_id or 0), "at": d.created_at.isoformat()})
     versions = version_history(session, ad_id, with_changes=reveal)
     explanation = dict(score.explanation or {}) if score else {}
+    link = session.execute(select(AdLink.network_id, AdLink.cluster_id).where(AdLink.ad_id == ad_id)).first()
     return {
         "ad_id": ad.id, "url": ad.url, "canonical_url": ad.canonical_url, "site": ad.site, "ad_type": ad.ad_type,
         "title": ad.title if reveal else masked_title(ad.title, contacts), "text": text_for_api,
@@ -424,6 +507,7 @@ def ad_detail(session: Session, ad_id: int, catalog: dict[str, dict[str, Any]], 
         "model_version": score.model_version if score else None, "categories": list(score.categories or []) if score else [],
         "explanation": explanation, "indicators": hits, "entities": entities, "linked_ads": linked,
         "versions": versions, "decisions": history, "revealed": reveal,
+        "network_id": link[0] if link else None, "cluster_id": link[1] if link else None,
         "segments": _segments(ad.text, hits, contacts, reveal),
     }
 

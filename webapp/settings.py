@@ -3,6 +3,9 @@
 Read from ``ADWATCH_*`` environment variables like :class:`config.settings.AppSettings`; build them
 with ``WebSettings()`` (nothing is read at import time). The secret signs session cookies and CSRF
 tokens: :meth:`WebSettings.check_secret` refuses a missing or placeholder secret outside development.
+:meth:`WebSettings.check_hmac_key` likewise refuses the public development placeholder
+``ADWATCH_HMAC_KEY`` (:data:`config.settings.DEV_HMAC_KEY`): with it, anyone can recompute the keyed
+HMAC of a guessed phone number and match it against the database or an export.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from config.settings import CONFIG_DIR, Bands
+from config.settings import CONFIG_DIR, DEV_HMAC_KEY, Bands
 from webapp.errors import InsecureSecretError
 
 __all__ = ["MIN_SECRET_LENGTH", "PLACEHOLDER_SECRETS", "ROLES", "InsecureSecretError", "WebSettings"]
@@ -39,6 +42,9 @@ class WebSettings(BaseSettings):
     Attributes:
         secret_key: ``ADWATCH_SECRET_KEY``; signs session cookies (HMAC-SHA256). At least
             :data:`MIN_SECRET_LENGTH` characters, not a placeholder, unless ``dev``.
+        hmac_key: ``ADWATCH_HMAC_KEY``, the key of the contact HMACs the crawler stores (the same
+            variable as :attr:`config.settings.AppSettings.hmac_key`). The app only checks it: the
+            development placeholder or another placeholder is refused unless ``dev``.
         database_url: ``ADWATCH_DATABASE_URL`` (same database as the crawler).
         dev: development mode (``adwatch serve --dev``): a missing secret is replaced by a random
             per-process one (sessions end at restart); a placeholder is accepted with a warning.
@@ -63,6 +69,7 @@ class WebSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ADWATCH_", env_nested_delimiter="__", extra="ignore")
 
     secret_key: str = ""
+    hmac_key: str = DEV_HMAC_KEY
     database_url: str = "sqlite:///./adwatch.db"
     dev: bool = False
     cookie_secure: bool | None = None
@@ -100,3 +107,28 @@ class WebSettings(BaseSettings):
             f"{MIN_SECRET_LENGTH} characters (python -c 'import secrets; print(secrets.token_urlsafe(32))'), "
             "or run with --dev on a development machine"
         )
+
+    def hmac_key_is_placeholder(self) -> bool:
+        """True when ``hmac_key`` is :data:`config.settings.DEV_HMAC_KEY`, empty, one of
+        :data:`PLACEHOLDER_SECRETS`, or contains "change" / "placeholder"."""
+        key = self.hmac_key.strip()
+        low = key.lower()
+        return key == DEV_HMAC_KEY or low in PLACEHOLDER_SECRETS or "change" in low or "placeholder" in low
+
+    def check_hmac_key(self) -> None:
+        """Refuse the placeholder contact HMAC key outside development.
+
+        No length rule: changing the key breaks every stored link, so an installation keeps the key
+        it crawled with; only the public placeholder (and obvious placeholders) are refused.
+
+        Raises:
+            InsecureSecretError: :meth:`hmac_key_is_placeholder` and ``dev`` is off.
+        """
+        if self.hmac_key_is_placeholder() and not self.dev:
+            raise InsecureSecretError(
+                "ADWATCH_HMAC_KEY is missing or the public development placeholder: anyone could recompute "
+                "contact HMACs from guessed numbers. Set it to a random value of at least 32 characters "
+                "(python -c 'import secrets; print(secrets.token_urlsafe(32))'), the same value for crawls, "
+                "`adwatch link`, exports and `adwatch serve` (contacts stored under the old key no longer link "
+                "to new ones), or run with --dev on a development machine"
+            )

@@ -8,7 +8,7 @@ a new token revokes the previous one).
 from __future__ import annotations
 
 from argon2 import PasswordHasher
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.models import AppUser, AuditEvent
@@ -71,3 +71,32 @@ def user_for_token(session: Session, token: str) -> AppUser | None:
         return None
     user = session.get(AppUser, uid)
     return user if user is not None and user.active else None
+
+
+def list_users(session: Session) -> list[dict[str, object]]:
+    """Every account, by user name: ``{username, role, active, display_name, created_at (ISO 8601),
+    has_password, last_login (ISO 8601 or None, from the ``login`` audit events)}``."""
+    last = dict(session.execute(
+        select(AuditEvent.actor, func.max(AuditEvent.at)).where(AuditEvent.action == "login").group_by(AuditEvent.actor)
+    ).tuples().all())
+    return [{"username": u.username, "role": u.role, "active": bool(u.active), "display_name": u.display_name,
+             "created_at": u.created_at.isoformat() if u.created_at else None, "has_password": u.password_hash is not None,
+             "last_login": last[u.username].isoformat() if last.get(u.username) else None}
+            for u in session.scalars(select(AppUser).order_by(AppUser.username))]
+
+
+def set_active(session: Session, user: AppUser, active: bool, *, actor: str = "cli") -> bool:
+    """Enable or disable ``user``; audited as ``user_enable`` / ``user_disable`` (also when nothing changes,
+    with ``changed: false``). A disabled user cannot sign in; open sessions end at the next request (the
+    session fingerprint covers ``active``) and its API token is refused from the next request on
+    (:func:`webapp.deps.api_user` re-reads ``active`` even for cached tokens).
+
+    Returns:
+        True when the state changed.
+    """
+    changed = bool(user.active) != active
+    user.active = active
+    session.flush()
+    audit(session, actor, "user_enable" if active else "user_disable", "app_user", str(user.id),
+          {"username": user.username, "changed": changed})
+    return changed

@@ -91,11 +91,38 @@ def test_queue_json_lists_flagged_ads_without_contacts(demo_db):
     rows = json.loads(res.stdout)
     assert len(rows) == 5
     assert set(rows[0]) >= {"ad_id", "url", "site", "ad_type", "title", "risk", "band", "categories", "status"}
-    assert [r["risk"] for r in rows] == sorted((r["risk"] for r in rows), reverse=True)
+    # sorted like the review app's queue: by priority (risk raised by the contact network), never below risk
+    assert [r["priority"] for r in rows] == sorted((r["priority"] for r in rows), reverse=True)
+    assert all(r["priority"] >= r["risk"] for r in rows)
     assert all(r["band"] in ("medium", "high") for r in rows)
     assert "555" not in res.stdout
     every = json.loads(run(["queue", "--top", "1000", "--min-risk", "0", "--format", "json"], tmp).stdout)
     assert len(every) == 398
+    con = sqlite3.connect(tmp / "adwatch.db")
+    boosted = dict(con.execute("select l.ad_id, n.boost from ad_link l join contact_network n on n.id = l.network_id "
+                               "where n.boost > 0").fetchall())
+    assert boosted  # the demo classifieds share contacts
+    for r in every:
+        expected = 1 - (1 - r["risk"]) * (1 - boosted.get(r["ad_id"], 0.0))
+        assert abs(r["priority"] - expected) < 1.5e-4, r["ad_id"]  # both rounded to 4 places in the JSON
+    table = run(["queue", "--top", "3"], tmp).stdout
+    assert "priority" in table and "sorted by priority, as in the review app" in table
+
+
+def test_demo_summarises_networks_and_clusters(demo_db):
+    first, _, db, tmp = demo_db
+    con = sqlite3.connect(db)
+    networks, moving = con.execute("select count(*), sum(movement) from contact_network where size >= 2").fetchone()
+    clusters = con.execute("select count(*) from template_cluster where size >= 2").fetchone()[0]
+    assert networks >= 1 and moving >= 1 and clusters >= 1
+    out = " ".join(first.stdout.split())
+    assert (f"Linked: {networks} contact network{'' if networks == 1 else 's'} ({moving} with movement: one contact in "
+            f"several cities) and {clusters} template cluster{'' if clusters == 1 else 's'}. To look at them: adwatch "
+            "users add NAME, then adwatch serve --dev") in out
+    again = run(["link"], tmp)
+    assert again.returncode == 0
+    assert " ".join(again.stdout.split()).startswith("nothing new to link: every stored ad was already linked. "
+                                                     f"The database holds {networks} contact network")
 
 
 def test_score_streams_1000_ads_and_reports_bad_rows(tmp_path):

@@ -16,7 +16,7 @@ from config.settings import AppSettings
 from storage.models import Ad
 from storage.repository import AdRecord, ScoreRecord, upsert_ads
 from tests.storage.conftest import backend_url, engine, session  # noqa: F401 (fixtures)
-from tests.webapp.conftest import app, as_role, db_url, seeded  # noqa: F401 (fixtures)
+from tests.webapp.conftest import api, app, as_role, db_url, seeded  # noqa: F401 (fixtures)
 
 HMAC_KEY = "test-hmac-key"
 DAY0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)

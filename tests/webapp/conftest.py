@@ -84,8 +84,8 @@ class Seeded:
 
 
 def fast_settings(url: str, **kw: object) -> WebSettings:
-    """Settings for tests: a real secret, cheap argon2 parameters."""
-    values: dict[str, object] = {"secret_key": SECRET, "database_url": url, "argon2_time_cost": 1,
+    """Settings for tests: a real secret and HMAC key, cheap argon2 parameters."""
+    values: dict[str, object] = {"secret_key": SECRET, "hmac_key": HMAC_KEY, "database_url": url, "argon2_time_cost": 1,
                                  "argon2_memory_kib": 64, "argon2_parallelism": 1}
     values.update(kw)
     return WebSettings(**values)  # type: ignore[arg-type]
