@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +35,7 @@ __all__ = [
 
 from cli.output import console, err
 from cli.output import fail as _fail
+from scoring.datasets import DECISION_LABELS
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -49,12 +49,7 @@ class CliInputError(ValueError):
 
 # ---------------------------------------------------------------- train -----------------------
 
-DECISION_LABELS: dict[str, int] = {"confirmed": 1, "escalated": 1, "dismissed": 0}
-"""Review decisions (``decision.decision``, the states of ``webapp.services.DECISIONS``) that become
-training labels. ``needs_info`` is an abstention; an ``undo`` decision (note ``undoes #<id>``)
-cancels the decision it names."""
 
-_UNDO_RE = re.compile(r"#(\d+)")
 
 
 def _utc(value: datetime) -> datetime:
@@ -128,7 +123,13 @@ def decision_records(database_url: str) -> DecisionLabels:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
-    from scoring.datasets import LabelledAd, labels_sha256, majority_label
+    from scoring.datasets import (
+        DECISION_LABELS,
+        LabelledAd,
+        labels_sha256,
+        majority_label,
+        standing_decisions,
+    )
     from storage.db import make_session_factory
     from storage.models import Ad, AdVersion, Decision, ReviewItem
 
@@ -152,13 +153,9 @@ def decision_records(database_url: str) -> DecisionLabels:
             labelled: dict[int, tuple[int, datetime]] = {}
             for ad_id in sorted(by_ad):
                 decisions = by_ad[ad_id]
-                undone = {int(m) for d in decisions if d.decision == "undo" for m in _UNDO_RE.findall(d.note or "")}
-                latest: dict[int | None, Any] = {}
-                for d in decisions:  # id order: a reviewer's newer decision replaces the older
-                    if d.decision != "undo" and d.id not in undone:
-                        latest[d.user_id] = d
-                votes = [(DECISION_LABELS[d.decision], _utc(d.created_at)) for d in latest.values()
-                         if d.decision in DECISION_LABELS]
+                standing = standing_decisions([(d.id, d.user_id, d.decision, d.note) for d in decisions])
+                votes = [(DECISION_LABELS[d.decision], _utc(d.created_at))
+                         for d in (decisions[i] for i in standing.values()) if d.decision in DECISION_LABELS]
                 if not votes:
                     out.abstained += 1
                     continue

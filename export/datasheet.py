@@ -38,6 +38,7 @@ class DatasetStats:
     states: Counter[str] = field(default_factory=Counter)
     reviewers: Counter[int] = field(default_factory=Counter)
     agreement_sum: float = 0.0
+    agreement_n: int = 0
     first_seen: list[str] = field(default_factory=list)  # [min, max]
     posted_at: list[str] = field(default_factory=list)
     model_versions: Counter[str] = field(default_factory=Counter)
@@ -65,13 +66,20 @@ class DatasetStats:
         self._range(self.first_seen, row["first_seen"])
         self._range(self.posted_at, row["posted_at"])
         lab = row["labels"]
-        key = "unlabelled" if lab is None else str(lab["label"]) if lab["label"] is not None else "needs_info"
+        if lab is None:
+            key = "unlabelled"
+        elif lab["label"] is not None:
+            key = str(lab["label"])
+        else:  # reviewers voted 1 and 0 as often (a tie), or only asked for more information
+            key = "tie" if lab["n_votes"] else "needs_info"
         self.labels[key] += 1
         self.labels_by_split[split][key] += 1
         if lab is not None:
             self.states[lab["state"]] += 1
             self.reviewers[lab["n_reviewers"]] += 1
-            self.agreement_sum += lab["agreement"]
+            if lab["agreement"] is not None:
+                self.agreement_sum += lab["agreement"]
+                self.agreement_n += 1
         if row["model_version"]:
             self.model_versions[row["model_version"]] += 1
         self.categories.update({h["category"] for h in row["indicators"]})
@@ -79,19 +87,23 @@ class DatasetStats:
 
 
 def build_datasheet(stats: DatasetStats, params: dict[str, Any], groupings: dict[str, Any],
-                    files: dict[str, Any], created_at: str) -> dict[str, Any]:
+                    files: dict[str, Any], created_at: str, *, warnings: list[str] | None = None,
+                    time_basis: dict[str, int] | None = None) -> dict[str, Any]:
     """The ``datasheet.json`` object.
 
     Args:
         stats: the export's figures.
         params: export parameters (format, split method, fractions, seed, de-identification mode,
-            labelled-only); never the operator or the secret.
+            labelled-only, pseudonym letters); never the operator or the secret.
         groupings: ``{grouping name: number of groups with two or more exported ads}``.
         files: ``{file name: {"rows": n, "sha256": hex}}`` of the data files.
         created_at: ISO 8601 UTC time of the export.
+        warnings: sentences about the splits (:func:`export.splits.split_warnings`).
+        time_basis: for a ``time`` split, ``{"posted_at": n, "first_seen": m}``: how many ads were
+            ordered by their posting date and how many by first seen (:func:`export.splits.split_times`).
     """
     text = load_text()
-    n_labelled = sum(stats.reviewers.values())
+    letters = params.get("pseudonym_letters") or 8
     return {
         "name": "adwatch ad export",
         "created_at": created_at,
@@ -102,12 +114,14 @@ def build_datasheet(stats: DatasetStats, params: dict[str, Any], groupings: dict
             "text": "title, blank line, body; contacts replaced (see de-identification)",
             "ad_type": "job, escort or other",
             "site": "site profile the ad was crawled from",
-            "posted_at": "posting date as the site gave it, or null",
+            "posted_at": "posting date (ISO 8601 date, YYYY-MM-DD) read from the site's date, relative dates "
+                         "(\"3 days ago\") resolved against the crawl time; null when the site gave none or it "
+                         "could not be read. Parquet: a date",
             "first_seen": "when adwatch first stored the ad (ISO 8601, UTC)",
             "indicators": "[{indicator_id, category, start, end}]: character offsets into the exported text",
             "risk": "adwatch's risk in [0, 1] from its newest score, or null",
             "model_version": "the model (or rules-only) that gave the risk",
-            "labels": "{label (1, 0 or null), state, n_reviewers, agreement, reasons} or null",
+            "labels": "{label (1, 0 or null), state, n_reviewers, n_votes, agreement, reasons} or null",
             "split": "train, validation or test",
         },
         "counts": {
@@ -122,7 +136,7 @@ def build_datasheet(stats: DatasetStats, params: dict[str, Any], groupings: dict
             "by_split": {s: dict(sorted(c.items())) for s, c in sorted(stats.labels_by_split.items())},
             "states": dict(sorted(stats.states.items())),
             "reviewers_per_ad": {str(k): v for k, v in sorted(stats.reviewers.items())},
-            "mean_agreement": round(stats.agreement_sum / n_labelled, 4) if n_labelled else None,
+            "mean_agreement": round(stats.agreement_sum / stats.agreement_n, 4) if stats.agreement_n else None,
             "how_made": " ".join(str(text.get("labelling", "")).split()),
         },
         "time_range": {
@@ -137,15 +151,18 @@ def build_datasheet(stats: DatasetStats, params: dict[str, Any], groupings: dict
         "deidentification": {
             "mode": params.get("deidentification"),
             "replacements": dict(sorted(stats.replacements.items())),
-            "method": " ".join(str(text.get("deidentification", "")).split()),
+            "method": " ".join(str(text.get("deidentification", "")).replace("{letters}", str(letters)).split()),
         },
         "splits": {
             "method": params.get("split"),
             "method_description": (text.get("split_methods") or {}).get(params.get("split"), ""),
             "fractions": params.get("fractions"),
             "groupings_kept_whole": groupings,
+            "time_basis": time_basis,
             "description": " ".join(str(text.get("splits", "")).split()),
+            "stability": " ".join(str((text.get("split_stability") or {}).get(params.get("split"), "")).split()),
         },
+        "warnings": list(warnings or []),
         "motivation": " ".join(str(text.get("motivation", "")).split()),
         "collection": " ".join(str(text.get("collection", "")).split()),
         "known_biases": list(text.get("known_biases") or []),
@@ -168,6 +185,7 @@ def render_markdown(sheet: dict[str, Any]) -> str:
         f"Created {sheet['created_at']}. Format {p.get('format')}, {c['rows']} ads, split method "
         f"`{p.get('split')}`, de-identification `{p.get('deidentification')}`"
         + (", labelled ads only" if p.get("labelled_only") else "") + ".", "",
+        *(["## Warnings", "", *(f"- {w}" for w in sheet["warnings"]), ""] if sheet.get("warnings") else []),
         "## Motivation", "", sheet["motivation"], "",
         "## Composition", "",
         *_table(("field", "meaning"), list(sheet["fields"].items())), "",
@@ -194,6 +212,9 @@ def render_markdown(sheet: dict[str, Any]) -> str:
         f"Method `{sp['method']}`: {sp['method_description']}. Target fractions (train, validation, test): "
         f"{sp['fractions']}. Groupings kept whole (groups of two or more ads): "
         + (", ".join(f"{k} {v}" for k, v in sp["groupings_kept_whole"].items()) or "none") + ".", "",
+        *([(f"Ads ordered by posting date: {sp['time_basis'].get('posted_at', 0)}; by first seen (no posting "
+            f"date): {sp['time_basis'].get('first_seen', 0)}."), ""] if sp.get("time_basis") else []),
+        sp["stability"], "",
         "## Known biases and limitations", "", *(f"- {b}" for b in sheet["known_biases"]), "",
         "## Terms of use", "", *(f"- {t}" for t in sheet["terms_of_use"]), "",
         "## Files", "",

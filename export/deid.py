@@ -9,9 +9,10 @@ Two modes:
   (``entity.value_hmac``, itself a keyed HMAC of ``"<type>:<normalised value>"`` under
   ``ADWATCH_HMAC_KEY``). So one phone number gets one pseudonym in every ad and in every export made
   with the same secret (researchers can link ads), another secret gives unrelated pseudonyms, and a
-  purged entity (value removed, HMAC kept) keeps its pseudonym. The hex digest is written with 16
-  consonants (``bcdfghjkmnpqrstv`` for 0-f) so that a pseudonym never contains a digit, a vowel or a
-  look-alike letter (``o``, ``l``, ``I``): the phone extractor cannot read a number into it.
+  purged entity (value removed, HMAC kept) keeps its pseudonym. The pseudonym is the first 8 hex
+  digits of the digest (``AppSettings.export_pseudonym_chars``), each written as one of 16 consonants
+  (``bcdfghjkmnpqrstv`` for 0-f), so that it never contains a digit, a vowel or a look-alike letter
+  (``o``, ``l``, ``I``): the phone extractor cannot read a number into it.
 
 What is replaced, on the original text (overlapping or touching spans merge into one token whose type
 is the first of phone, email, handle, url, contact present in it, so ``WhatsApp +1 415 555 0132``
@@ -21,12 +22,20 @@ becomes one ``[PHONE_...]`` that links with the same number written plainly else
 2. the phones, e-mails and messaging handles :class:`scoring.extract.ContactExtractor` finds now;
 3. URLs: with a scheme or ``www.``, and bare ``domain.tld/path`` forms (the path carries profile ids:
    ``wa.me/14155550132``, ``t.me/name``); a bare domain without a path is kept;
-4. every raw contact string stored in the database (:class:`ContactLiterals`: ``entity.value``,
+4. what the extractor does not read (all in :meth:`Deidentifier.found`): any ``@name`` that is not
+   part of an e-mail (``TikTok (@lily_xo)``, ``X @acme_jobs``: a handle on any platform); a platform
+   name of the extractor's lexicon followed by a user-name-like word, one with a digit or ``_``
+   (``kik lily_xo``); phones written with look-alike letters (``2I2-5S5-0I47``: :data:`LEET` letters
+   inside a word of digits are read as digits, then the extractor runs on that copy); and a
+   dataset's own hashed contacts (``#EMAIL_<hex>#``, ``#PHONE_<hex>#``, ``#URL_<hex>#`` in EMSCAD
+   texts: unkeyed hashes, the same in every copy of the dataset), replaced as the contact type they
+   stand for and keyed by the hash;
+5. every raw contact string stored in the database (:class:`ContactLiterals`: ``entity.value``,
    ``ad_entity.text``, the lines of ``ad.contact_raw`` and the name part of handles) wherever it
    occurs, case-insensitively: a number one ad wrote plainly and another hid from the extractor
    (``Job ID 212-555-0147``) is caught here;
-5. then the extractor reads the replaced text again; whatever phone, e-mail or handle it still finds is
-   added and the text rebuilt (at most :data:`MAX_PASSES` times, else :class:`~export.errors.ExportError`).
+6. then the replaced text is read again (items 2-4); whatever is still found is added and the text
+   rebuilt (at most :data:`MAX_PASSES` times, else :class:`~export.errors.ExportError`).
 
 Offsets of indicator hits are remapped into the replaced text with :meth:`DeidText.map_span`.
 
@@ -73,6 +82,20 @@ line by line and by the contacts the extractor finds in them)."""
 
 PSEUDONYM_ALPHABET = "bcdfghjkmnpqrstv"
 """The 16 letters that write a pseudonym's hex digits 0-f (no digit, vowel or look-alike letter)."""
+
+LEET = {"I": "1", "l": "1", "|": "1", "O": "0", "o": "0", "S": "5", "B": "8", "Z": "2"}
+"""Look-alike letters read as digits inside a word made of digits and these letters, with at least two
+digits (``2I2``, ``5S5``, ``0I47``; not ``S5`` or ``iPhone``). Wider than the extractor's look-alikes
+(``o``, ``l``, ``I``): in an export over-redaction is cheap, while the extractor, which feeds the
+risk score, would read ``Galaxy S5 2125550147`` as one Brazilian number with ``S`` -> 5."""
+
+DATASET_TOKEN_TYPES = {"EMAIL": "email", "PHONE": "phone", "URL": "url"}
+"""Hashed-contact tokens of public datasets (EMSCAD: ``#EMAIL_<sha256>#``) -> contact type."""
+
+_DATASET_TOKEN_RE = re.compile(r"#(EMAIL|PHONE|URL)_([0-9A-Fa-f]{8,128})#")
+_AT_HANDLE_RE = re.compile(r"(?<![\w.@+%&/-])@(?P<name>[A-Za-z0-9_](?:[A-Za-z0-9_.]{0,62}[A-Za-z0-9_])?)")
+_NOT_A_NAME_RE = re.compile(r"(?i)\d+(?:[.:]\d+)?(?:am|pm|h)?")  # "@5pm", "@ 40", "@10.30": times, prices
+_LEET_WORD_RE = re.compile(r"(?<![\w|])[0-9IlOoSBZ|]*\d[0-9IlOoSBZ|]*(?![\w|])")
 
 _URL_RE = re.compile(
     r"(?i)(?:\b(?:https?|ftp)://|\bwww\.)[^\s<>\"'\[\]]+"  # scheme or www.
@@ -129,6 +152,40 @@ def url_spans(text: str) -> list[tuple[int, int]]:
         if e > s:
             out.append((s, e))
     return out
+
+
+def dataset_tokens(text: str) -> list[tuple[int, int, str, str]]:
+    """A dataset's hashed-contact tokens in ``text``: ``(start, end, contact type, lower-case hex)``
+    for ``#EMAIL_<hex>#``, ``#PHONE_<hex>#`` and ``#URL_<hex>#`` (8-128 hex digits)."""
+    return [(m.start(), m.end(), DATASET_TOKEN_TYPES[m.group(1)], m.group(2).lower())
+            for m in _DATASET_TOKEN_RE.finditer(text)]
+
+
+def at_handles(text: str) -> list[tuple[int, int, str]]:
+    """``@name`` mentions that are not part of an e-mail: ``(start, end, lower-case name)``.
+
+    The ``@`` must not follow a letter, digit or one of ``.@+%&/-`` (an e-mail's local part, a URL);
+    the name is 1-64 letters, digits, ``_`` or inner dots; names that read as a time or an amount
+    (``@5pm``, ``@40``, ``@10.30``) are not handles.
+    """
+    out = []
+    for m in _AT_HANDLE_RE.finditer(text):
+        name = m.group("name")
+        if not _NOT_A_NAME_RE.fullmatch(name):
+            out.append((m.start(), m.end(), name.lower()))
+    return out
+
+
+def fold_lookalikes(text: str) -> str:
+    """``text`` with :data:`LEET` letters read as digits inside words of digits and look-alikes that
+    hold at least two digits; same length, so offsets are unchanged."""
+    def fold(m: re.Match[str]) -> str:
+        word = m.group(0)
+        if sum(c.isdigit() for c in word) < 2:
+            return word
+        return "".join(LEET.get(c, c) for c in word)
+
+    return _LEET_WORD_RE.sub(fold, text)
 
 
 @dataclass(slots=True, frozen=True)
@@ -293,6 +350,16 @@ class Deidentifier:
         self.literals = literals
         self.region = region
         self.pseudonym_chars = pseudonym_chars
+        lexicon = getattr(extractor, "lexicon", None)  # a stand-in extractor may have none
+        self._platforms: dict[str, tuple[str, bool]] = dict(getattr(lexicon, "platforms", None) or {})
+        alts = "|".join(r"[\s-]+".join(re.escape(w) for w in a.split())
+                        for a in sorted(self._platforms, key=len, reverse=True) if a.split()) or r"(?!x)x"
+        # a platform name, separators, then a word that looks like a user name (checked in found());
+        # no bracket before the name: "(@name)" is at_handles' job, and "[HANDLE_...]" is our own token
+        self._platform_name_re = re.compile(
+            rf"(?i)(?<![\w@./])(?P<alias>{alts})(?!\w)(?:\s*(?:[:=>]|-+|\b(?:id|is|me|at)\b))*\s*"
+            r"(?P<name>[A-Za-z][A-Za-z0-9_.]{1,31}[A-Za-z0-9_])"
+        )
 
     def token(self, type_: str, link_key: str) -> str:
         """``[PHONE]`` (redact) or ``[PHONE_<pseudonym>]`` (pseudonymize) for a contact."""
@@ -301,13 +368,42 @@ class Deidentifier:
         return f"[{type_.upper()}_{pseudonym(self.secret, type_, link_key, self.pseudonym_chars)}]"
 
     def found(self, text: str) -> list[Mention]:
-        """Phones, e-mails and handles the extractor finds in ``text`` and URLs (:func:`url_spans`),
-        with their link keys."""
+        """Every contact found in ``text`` now, with its link key: the extractor's phones, e-mails and
+        handles; URLs (:func:`url_spans`); ``@name`` handles (:func:`at_handles`); a platform name
+        followed by a user-name-like word (with a digit or ``_``: ``kik lily_xo``); phones written
+        with look-alike letters (:func:`fold_lookalikes`); a dataset's hashed-contact tokens
+        (:func:`dataset_tokens`; other finds inside them are dropped)."""
         out = [Mention(e.start, e.end, e.type, entity_hmac(self.hmac_key, e.type, e.value))
                for e in self.extractor.extract(normalize_text(text), self.region) if e.type in EXTRACTED_TYPES]
         out += [Mention(s, e, "url", entity_hmac(self.hmac_key, "url", normalize_url(text[s:e])))
                 for s, e in url_spans(text)]
+        out += [Mention(s, e, "handle", self._handle_key(name, f"@{name}")) for s, e, name in at_handles(text)]
+        for m in self._platform_name_re.finditer(text):
+            name = m.group("name").lower()
+            if "_" in name or any(c.isdigit() for c in name):
+                platform = self._platforms[" ".join(m.group("alias").lower().replace("-", " ").split())][0]
+                out.append(Mention(m.start("name"), m.end("name"), "handle",
+                                   self._handle_key(name, f"{platform}:@{name}")))
+        folded = fold_lookalikes(text)
+        if folded != text:
+            seen = {(m.start, m.end) for m in out if m.type == "phone"}
+            out += [Mention(e.start, e.end, "phone", entity_hmac(self.hmac_key, "phone", e.value))
+                    for e in self.extractor.extract(normalize_text(folded), self.region)
+                    if e.type == "phone" and (e.start, e.end) not in seen]
+        tokens = dataset_tokens(text)
+        if tokens:
+            out = [m for m in out if not any(s <= m.start and m.end <= e for s, e, _, _ in tokens)]
+            out += [Mention(s, e, t, entity_hmac(self.hmac_key, t, f"dataset-token:{h}")) for s, e, t, h in tokens]
         return out
+
+    def _handle_key(self, name: str, value: str) -> str:
+        """Link key of a handle found by name: a stored handle's key when ``name`` is one (so that
+        ``@lily_xo`` links with ``instagram:@lily_xo`` stored elsewhere), else the HMAC of ``value``."""
+        if self.literals is not None:
+            hit = self.literals.literals.get(name)
+            if hit is not None and hit[0] == "handle":
+                return hit[1]
+        return entity_hmac(self.hmac_key, "handle", value)
 
     def deidentify(self, text: str, stored: Sequence[Mention] = (), extra: Sequence[Mention] = (),
                    *, ref: str = "text") -> DeidText:
@@ -323,7 +419,7 @@ class Deidentifier:
             The de-identified text with its replacements.
 
         Raises:
-            ExportError: the extractor still finds a contact after :data:`MAX_PASSES` rebuilds.
+            ExportError: a contact is still found (:meth:`found`) after :data:`MAX_PASSES` rebuilds.
         """
         mentions = [m for m in (*stored, *extra) if 0 <= m.start < m.end <= len(text)]
         mentions += self.found(text)
@@ -331,17 +427,13 @@ class Deidentifier:
             mentions += self.literals.find(text)
         for _ in range(MAX_PASSES):
             result = self._apply(text, mentions)
-            left = [e for e in self.extractor.extract(normalize_text(result.text), self.region)
-                    if e.type in EXTRACTED_TYPES]
-            left_urls = url_spans(result.text)
-            if not left and not left_urls:
+            left = self.found(result.text)
+            if not left:
                 return result
-            for e in left:
-                s, t = result.to_original(e.start, True), result.to_original(e.end, False)
-                mentions.append(Mention(s, t, e.type, entity_hmac(self.hmac_key, e.type, e.value)))
-            for s0, e0 in left_urls:
-                s, t = result.to_original(s0, True), result.to_original(e0, False)
-                mentions.append(Mention(s, t, "url", entity_hmac(self.hmac_key, "url", normalize_url(text[s:t]))))
+            for m in left:
+                s, t = result.to_original(m.start, True), result.to_original(m.end, False)
+                key = entity_hmac(self.hmac_key, "url", normalize_url(text[s:t])) if m.type == "url" else m.link_key
+                mentions.append(Mention(s, t, m.type, key))
         raise ExportError(f"{ref}: a contact is still found after {MAX_PASSES} de-identification passes; "
                           "the ad was not exported")
 

@@ -2,13 +2,18 @@
 
 :func:`run_export` writes ``ads.<format>`` (one row per ad, columns :data:`export.writers.FIELDS`),
 ``DATASHEET.md`` and ``datasheet.json`` into a folder, and records an ``export`` audit event with the
-operator, the parameters and the counts. Only researcher and admin accounts may export
-(:func:`check_operator`); a refusal is audited as ``export_refused``.
+operator, the output folder, the host and OS user, the parameters and the counts. Only researcher and
+admin accounts may export (:func:`check_operator`); a refusal is audited as ``export_refused``.
+
+The operator (``--as``) is an attribution checked against the ``app_user`` table, not an
+authentication: whoever can open the database can name any account. The host and OS user in the
+audit event say where the export really ran.
 
 Steps: check the operator and the options; bring contact networks and template clusters up to date
 (``linking.update``, when the linking package is present); pick the ads (every ad except those
 removed on request; with ``labelled_only`` only ads with a 0/1 label); read their labels
-(:mod:`export.labels`) and groupings; assign splits (:mod:`export.splits`); then, 500 ads at a time,
+(:mod:`export.labels`) and the groupings of every exportable ad; assign splits (:mod:`export.splits`)
+and collect warnings (a split without a class, a short time range); then, 500 ads at a time,
 de-identify each text (:mod:`export.deid`), remap its indicator offsets and write the rows; finally
 the datasheet (:mod:`export.datasheet`) and the audit event. The caller owns the Session and commits
 (also after :class:`~export.errors.ExportRefused`, to keep the refusal's audit event).
@@ -16,12 +21,14 @@ the datasheet (:mod:`export.datasheet`) and the audit event. The caller owns the
 
 from __future__ import annotations
 
+import getpass
 import importlib
 import json
+import socket
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +47,8 @@ from export.splits import (
     check_fractions,
     components,
     linking_available,
+    split_times,
+    split_warnings,
 )
 from export.writers import FORMATS, RowWriter, open_writer, require_pyarrow
 from storage.models import Ad, AdEntity, AppUser, Entity, IndicatorHit, Score, utcnow
@@ -54,6 +63,9 @@ EXCLUDED_STATUSES = ("removed",)
 OUTPUT_FILES = ("DATASHEET.md", "datasheet.json", *(f"ads.{f}" for f in FORMATS))
 """Files an export writes (one ``ads.*``); an existing one is only replaced with ``force``."""
 
+OWN_FILES = frozenset({*OUTPUT_FILES, *(f"ads.{f}.partial" for f in FORMATS)})
+"""Files an export may leave in its folder (``.partial``: a failed export's data file)."""
+
 BATCH = 500
 """Ads read, de-identified and written at a time."""
 
@@ -66,15 +78,17 @@ class ExportOptions:
     """What to export.
 
     Attributes:
-        out_dir: folder to write into (created if missing).
+        out_dir: folder to write into: a new folder (created, with its parents), an empty one, or one
+            holding an earlier export; a folder with other files only with ``force``.
         operator: user name of the researcher or admin account exporting (``--as``).
         fmt: ``jsonl``, ``csv`` or ``parquet``.
         labelled_only: only ads with a 0/1 label from review decisions.
         split: ``cluster``, ``time`` or ``random`` (:mod:`export.splits`).
         deid: ``redact`` (type tokens) or ``pseudonymize`` (keyed pseudonyms).
         fractions: target train/validation/test shares; None: ``AppSettings.export_split_fractions``.
-        seed: seed of the split order.
-        force: replace the files of an earlier export in ``out_dir``.
+        seed: seed of the random split's hash and of the cluster split's tie-breaks.
+        force: replace the files of an earlier export in ``out_dir``, and write into a folder that
+            holds other files (they are left alone).
         secret: pseudonym secret; None: ``AppSettings.export_secret``.
     """
 
@@ -99,10 +113,13 @@ class ExportResult:
         files: ``{file name: {"rows": n, "sha256": hex}}`` of the data file.
         rows: ads written.
         splits: ads per split.
-        labels: label distribution (``"1"``, ``"0"``, ``"needs_info"``, ``"unlabelled"``).
+        labels: label distribution (``"1"``, ``"0"``, ``"tie"``, ``"needs_info"``, ``"unlabelled"``).
         replacements: de-identification replacements per token type.
         datasheet: the ``datasheet.json`` object.
         audit_event_id: id of the ``export`` audit event.
+        warnings: sentences about the splits (:func:`export.splits.split_warnings`), also in the
+            datasheet and the audit event.
+        created_dir: True when the export created ``out_dir``.
     """
 
     out_dir: Path
@@ -113,6 +130,8 @@ class ExportResult:
     replacements: dict[str, int]
     datasheet: dict[str, Any] = field(default_factory=dict)
     audit_event_id: int | None = None
+    warnings: list[str] = field(default_factory=list)
+    created_dir: bool = False
 
 
 def check_operator(session: Session, username: str) -> AppUser:
@@ -146,7 +165,7 @@ def check_options(options: ExportOptions, settings: AppSettings) -> tuple[float,
     Raises:
         ExportError: unknown format, split method or de-identification mode; ``pseudonymize`` without
             a usable secret; Parquet without pyarrow; ``out_dir`` a file, or holding an earlier export
-            without ``force``; bad fractions.
+            or other files without ``force``; bad fractions.
     """
     if options.fmt not in FORMATS:
         raise ExportError(f"--format must be one of {', '.join(FORMATS)}, got {options.fmt!r}")
@@ -165,6 +184,11 @@ def check_options(options: ExportOptions, settings: AppSettings) -> tuple[float,
     if present and not options.force:
         raise ExportError(f"--out {out} already holds an export ({', '.join(present)}); choose another folder "
                           "or pass --force to replace it")
+    other = sorted(p.name for p in out.iterdir() if p.name not in OWN_FILES) if out.is_dir() else []
+    if other and not options.force:
+        shown = ", ".join(other[:5]) + (f" and {len(other) - 5} more" if len(other) > 5 else "")
+        raise ExportError(f"--out {out} holds other files ({shown}); choose a new or empty folder, or pass "
+                          "--force to write the export beside them (they are left alone)")
     return check_fractions(options.fractions if options.fractions is not None else settings.export_split_fractions)
 
 
@@ -210,6 +234,24 @@ def _utc_iso(value: datetime | None) -> str | None:
     return (value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)).isoformat()
 
 
+def _iso_date(value: str | None) -> str | None:
+    """``ad.posted_date`` as an ISO date (``YYYY-MM-DD``); None when missing or unreadable."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(str(value)[:10]).isoformat()
+    except ValueError:
+        return None
+
+
+def _os_user() -> str | None:
+    """The operating-system user running the export, or None when it cannot be told."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError, ImportError):  # no LOGNAME/USER and no passwd entry (some containers)
+        return None
+
+
 def _latest_scores(session: Session, ad_ids: list[int]) -> dict[int, Score]:
     newest = select(func.max(Score.id)).where(Score.ad_id.in_(ad_ids)).group_by(Score.ad_id)
     return {s.ad_id: s for s in session.scalars(select(Score).where(Score.id.in_(newest)))}
@@ -247,7 +289,7 @@ def _rows(session: Session, deid: Deidentifier, ad_ids: list[int], splits: dict[
         label = labels.get(ad_id)
         out.append(({
             "ad_id": ad_id, "text": result.text, "ad_type": ad.ad_type, "site": ad.site,
-            "posted_at": ad.posted_date or None, "first_seen": _utc_iso(ad.first_seen),
+            "posted_at": _iso_date(ad.posted_date), "first_seen": _utc_iso(ad.first_seen),
             "indicators": indicators, "risk": round(float(score.risk), 6) if score is not None else None,
             "model_version": score.model_version if score is not None else None,
             "labels": label.as_dict() if label is not None else None, "split": splits[ad_id],
@@ -305,14 +347,21 @@ def run_export(session: Session, options: ExportOptions, *, settings: AppSetting
     if update_links:
         link_ads(session, settings)
 
-    stmt = (select(Ad.id, Ad.first_seen).where(Ad.status.not_in(EXCLUDED_STATUSES)).order_by(Ad.id))
-    first_seen = dict(session.execute(stmt).tuples().all())
+    # every exportable ad joins groups, also those left out (--labelled-only), so that an unlabelled
+    # ad linking two labelled ones keeps them together, and --split random gives them one split
+    rows = session.execute(select(Ad.id, Ad.first_seen, Ad.posted_date)
+                           .where(Ad.status.not_in(EXCLUDED_STATUSES)).order_by(Ad.id)).all()
+    universe = [r.id for r in rows]
     labels = ad_labels(session, None)
-    ad_ids = [a for a in first_seen if not options.labelled_only or (a in labels and labels[a].label is not None)]
-    groupings = ad_groupings(session, ad_ids)
+    ad_ids = [a for a in universe if not options.labelled_only or (a in labels and labels[a].label is not None)]
+    wanted = set(ad_ids)
+    times, time_basis = split_times({r.id: r.posted_date for r in rows if r.id in wanted},
+                                    {r.id: r.first_seen for r in rows if r.id in wanted})
+    groupings = ad_groupings(session, universe)
+    ad_labels_01 = {a: labels[a].label for a in ad_ids if a in labels}
     splits = assign_splits(ad_ids, list(groupings.values()), options.split, fractions, options.seed,
-                           times={a: first_seen[a] for a in ad_ids},
-                           labels={a: labels[a].label for a in ad_ids if a in labels})
+                           times=times, labels=ad_labels_01, context_ids=universe)
+    warnings = split_warnings(splits, ad_labels_01, fractions, times=times if options.split == "time" else None)
 
     from scoring.extract import ContactExtractor, load_extraction_lexicon
 
@@ -323,6 +372,7 @@ def run_export(session: Session, options: ExportOptions, *, settings: AppSetting
                         region=settings.default_region, pseudonym_chars=settings.export_pseudonym_chars)
 
     out_dir = Path(options.out_dir)
+    created_dir = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in OUTPUT_FILES:  # with force: an earlier export's files go (another format's too)
         (out_dir / stale).unlink(missing_ok=True)
@@ -345,18 +395,22 @@ def run_export(session: Session, options: ExportOptions, *, settings: AppSetting
         progress(0, 0)
 
     params = {"format": options.fmt, "split": options.split, "fractions": list(fractions), "seed": options.seed,
-              "deidentification": options.deid, "labelled_only": options.labelled_only}
+              "deidentification": options.deid, "labelled_only": options.labelled_only,
+              "pseudonym_letters": settings.export_pseudonym_chars if options.deid == "pseudonymize" else None}
     kept = {name: sum(1 for c in components(ad_ids, [g]) if len(c) > 1) for name, g in groupings.items()}
     created = utcnow().isoformat()
-    sheet = build_datasheet(stats, params, kept, files, created)
+    sheet = build_datasheet(stats, params, kept, files, created, warnings=warnings,
+                            time_basis=dict(time_basis) if options.split == "time" else None)
     (out_dir / "datasheet.json").write_text(json.dumps(sheet, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     (out_dir / "DATASHEET.md").write_text(render_markdown(sheet), encoding="utf-8")
 
-    event = audit(session, operator.username, "export", "dataset", str(out_dir.resolve())[:200], {
-        **params, "role": operator.role, "rows": stats.rows, "splits": dict(stats.by_split),
+    out_path = str(out_dir.resolve())
+    event = audit(session, operator.username, "export", "dataset", out_path[:200], {
+        **params, "role": operator.role, "out_dir": out_path, "host": socket.gethostname(), "os_user": _os_user(),
+        "rows": stats.rows, "splits": dict(stats.by_split),
         "labels": dict(stats.labels), "replacements": dict(stats.replacements), "files": files,
-        "linking": linking_available(), "groupings": kept,
+        "linking": linking_available(), "groupings": kept, "warnings": warnings,
     })
     return ExportResult(out_dir=out_dir, files=files, rows=stats.rows, splits=dict(stats.by_split),
                         labels=dict(stats.labels), replacements=dict(stats.replacements), datasheet=sheet,
-                        audit_event_id=event.id)
+                        audit_event_id=event.id, warnings=warnings, created_dir=created_dir)

@@ -1,11 +1,14 @@
 """Dataset labels from the analysts' review decisions (``decision`` rows of the review app).
 
-An ad's label is its review state after the analysts' standing decisions (``review_item.state``, the
-state the review app shows): ``confirmed`` or ``escalated`` -> 1, ``dismissed`` -> 0, ``needs_info``
--> no binary label. A decision undone in the app (a later ``undo`` decision naming it) does not count.
-Each reviewer counts once, with their newest standing decision. ``agreement`` is the share of those
-reviewers whose newest decision gives the same binary label as the ad's label (for ``needs_info``:
-the same state). Decision notes are free text and never exported; reason codes are (a fixed list,
+The rule is the one ``adwatch train --from-db`` uses (:func:`cli.modeling.decision_records`): a
+decision undone in the app (a later ``undo`` decision whose note names it, ``undoes #<id>``) does not
+count; each reviewer counts once, with their newest standing decision; ``confirm`` and ``escalate``
+are a vote for 1, ``dismiss`` a vote for 0, ``needs_info`` no vote; the label is the majority of the
+votes (:func:`scoring.datasets.majority_label`), and a tie gives no label. ``agreement`` is the share
+of the votes that go with the majority (0.5 for a tie; None without votes). ``state`` is the review
+state the app shows (``review_item.state``, set by the newest decision), which can differ from the
+label: confirm by one analyst then dismiss by another shows ``dismissed`` but has no label (a tie).
+Decision notes are free text and never exported; reason codes are (a fixed list,
 ``webapp.services.REASON_CODES``).
 """
 
@@ -18,13 +21,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from scoring.datasets import DECISION_LABELS, majority_label, standing_decisions
 from storage.models import Decision, ReviewItem
 
 DECIDED_STATES = ("confirmed", "escalated", "dismissed", "needs_info")
 """Review states that carry a decision."""
 
-BINARY = {"confirmed": 1, "escalated": 1, "dismissed": 0}
-"""Review state -> binary label (1: trafficking indicators confirmed by an analyst)."""
+BINARY = DECISION_LABELS
+"""Decision (``decision.decision``) -> vote (1: trafficking indicators confirmed by an analyst):
+:data:`scoring.datasets.DECISION_LABELS`, shared with ``adwatch train --from-db``."""
 
 _CHUNK = 500
 
@@ -34,24 +39,33 @@ class Label:
     """The label of one ad.
 
     Attributes:
-        state: the review state (:data:`DECIDED_STATES`).
-        label: 1, 0 or None (:data:`BINARY`).
-        n_reviewers: distinct analysts with a standing decision on the ad.
-        agreement: share (0-1) of those analysts whose newest decision agrees with ``label``
-            (module docstring); 1.0 for a single reviewer.
-        reasons: the reason codes of the standing decisions that agree, sorted, distinct.
+        state: the review state the app shows (normally one of :data:`DECIDED_STATES`).
+        label: 1, 0 or None: majority of the votes, None for a tie or without votes.
+        n_reviewers: distinct analysts with a standing decision on the ad (``needs_info`` included).
+        n_votes: those of them whose decision is a 0/1 vote.
+        agreement: share (0-1) of the votes that go with the majority (1.0 when unanimous, 0.5 for
+            a tie), None without votes.
+        reasons: distinct reason codes, sorted, of the standing decisions that go with the label
+            (every vote's for a tie; the ``needs_info`` decisions' without votes).
     """
 
     state: str
     label: int | None
     n_reviewers: int
-    agreement: float
+    n_votes: int
+    agreement: float | None
     reasons: list[str] = field(default_factory=list)
+
+    @property
+    def tie(self) -> bool:
+        """Reviewers voted, but as many for 1 as for 0."""
+        return self.label is None and self.n_votes > 0
 
     def as_dict(self) -> dict[str, Any]:
         """The exported form (``labels`` column)."""
-        return {"label": self.label, "state": self.state, "n_reviewers": self.n_reviewers,
-                "agreement": round(self.agreement, 4), "reasons": list(self.reasons)}
+        return {"label": self.label, "state": self.state, "n_reviewers": self.n_reviewers, "n_votes": self.n_votes,
+                "agreement": round(self.agreement, 4) if self.agreement is not None else None,
+                "reasons": list(self.reasons)}
 
 
 def _reason(note: str | None) -> str | None:
@@ -71,7 +85,9 @@ def ad_labels(session: Session, ad_ids: Sequence[int] | None = None) -> dict[int
     Returns:
         ``{ad id: Label}``.
     """
-    stmt = select(ReviewItem.id, ReviewItem.ad_id, ReviewItem.state).where(ReviewItem.state.in_(DECIDED_STATES))
+    # every item with a decision, whatever its state (as train --from-db reads them)
+    stmt = select(ReviewItem.id, ReviewItem.ad_id, ReviewItem.state).where(
+        ReviewItem.id.in_(select(Decision.review_item_id).distinct()))
     items: dict[int, tuple[int, str]] = {}
     if ad_ids is None:
         items = {i: (a, s) for i, a, s in session.execute(stmt)}
@@ -90,18 +106,19 @@ def ad_labels(session: Session, ad_ids: Sequence[int] | None = None) -> dict[int
     out: dict[int, Label] = {}
     for item_id, (ad_id, state) in items.items():
         rows = decisions.get(item_id, [])
-        undone = {int(n.rsplit("#", 1)[1]) for _, _, d, n in rows
-                  if d == "undo" and n and "#" in n and n.rsplit("#", 1)[1].isdigit()}
-        newest: dict[int | None, tuple[str, str | None]] = {}
-        for did, user_id, decision, note in rows:
-            if decision != "undo" and did not in undone:
-                newest[user_id] = (decision, _reason(note))
+        newest = {user: (rows[i][2], _reason(rows[i][3])) for user, i in standing_decisions(rows).items()}
         if not newest:
             continue
-        label = BINARY.get(state)
-        agree = [(d, r) for d, r in newest.values()
-                 if (BINARY.get(d) == label if label is not None else d == state)]
-        out[ad_id] = Label(state=state, label=label, n_reviewers=len(newest),
-                           agreement=len(agree) / len(newest),
-                           reasons=sorted({r for _, r in agree if r}))
+        votes = [(BINARY[d], r) for d, r in newest.values() if d in BINARY]
+        label = majority_label([v for v, _ in votes])
+        if label is not None:
+            agree = [r for v, r in votes if v == label]
+        elif votes:  # a tie
+            agree = [r for _, r in votes]
+        else:
+            agree = [r for _, r in newest.values()]
+        n_major = max(sum(1 for v, _ in votes if v == 1), sum(1 for v, _ in votes if v == 0))
+        out[ad_id] = Label(state=state, label=label, n_reviewers=len(newest), n_votes=len(votes),
+                           agreement=n_major / len(votes) if votes else None,
+                           reasons=sorted({r for r in agree if r}))
     return out

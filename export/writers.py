@@ -12,7 +12,7 @@ import csv
 import hashlib
 import json
 import os
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,15 +42,16 @@ def require_pyarrow() -> Any:
 
 
 def parquet_schema() -> Any:
-    """The Arrow schema of a Parquet export (``first_seen`` a UTC timestamp, nested indicators and labels)."""
+    """The Arrow schema of a Parquet export (``posted_at`` a date, ``first_seen`` a UTC timestamp,
+    nested indicators and labels)."""
     pa = require_pyarrow()
     indicator = pa.struct([("indicator_id", pa.string()), ("category", pa.string()),
                            ("start", pa.int32()), ("end", pa.int32())])
     labels = pa.struct([("label", pa.int8()), ("state", pa.string()), ("n_reviewers", pa.int32()),
-                        ("agreement", pa.float64()), ("reasons", pa.list_(pa.string()))])
+                        ("n_votes", pa.int32()), ("agreement", pa.float64()), ("reasons", pa.list_(pa.string()))])
     return pa.schema([
         ("ad_id", pa.int64()), ("text", pa.string()), ("ad_type", pa.string()), ("site", pa.string()),
-        ("posted_at", pa.string()), ("first_seen", pa.timestamp("us", tz="UTC")),
+        ("posted_at", pa.date32()), ("first_seen", pa.timestamp("us", tz="UTC")),
         ("indicators", pa.list_(indicator)), ("risk", pa.float64()), ("model_version", pa.string()),
         ("labels", labels), ("split", pa.string()),
     ])
@@ -148,7 +149,8 @@ class ParquetWriter(RowWriter):
     def write(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
-        data = [dict(r, first_seen=datetime.fromisoformat(r["first_seen"]) if r["first_seen"] else None) for r in rows]
+        data = [dict(r, first_seen=datetime.fromisoformat(r["first_seen"]) if r["first_seen"] else None,
+                     posted_at=date.fromisoformat(r["posted_at"]) if r["posted_at"] else None) for r in rows]
         self._writer.write_table(self._pa.Table.from_pylist(data, schema=self._schema))
         self.rows += len(rows)
 

@@ -283,6 +283,34 @@ def _shingle_pairs(bodies: list[str], threshold: float, chunk: int = 2000) -> It
         yield from zip(rows[keep].tolist(), sims.col[keep].tolist(), strict=True)
 
 
+DECISION_LABELS: dict[str, int] = {"confirmed": 1, "escalated": 1, "dismissed": 0}
+"""Review decisions (``decision.decision``) that are votes: 1 = trafficking indicators confirmed (or
+escalated) by an analyst, 0 = dismissed. ``needs_info`` is an abstention; an ``undo`` decision (note
+``undoes #<id>``) cancels the decision it names."""
+
+_UNDO_REF = re.compile(r"#(\d+)")
+
+
+def standing_decisions(rows: Sequence[tuple[int, Any, str, str | None]]) -> dict[Any, int]:
+    """Each reviewer's standing decision on one ad: the newest not cancelled by an ``undo``.
+
+    Args:
+        rows: the ad's decisions in id order as ``(decision id, reviewer, decision, note)``; the
+            reviewer is any hashable (user id, None for decisions without a user).
+
+    Returns:
+        ``{reviewer: index into rows}`` of each reviewer's standing decision (``undo`` decisions
+        and those they cancel excluded). Map it to votes with :data:`DECISION_LABELS` and
+        :func:`majority_label`; ``adwatch train --from-db`` and ``adwatch export`` both do.
+    """
+    undone = {int(m) for _, _, d, note in rows if d == "undo" for m in _UNDO_REF.findall(note or "")}
+    newest: dict[Any, int] = {}
+    for i, (did, reviewer, decision, _note) in enumerate(rows):
+        if decision != "undo" and did not in undone:
+            newest[reviewer] = i  # id order: a newer decision replaces the older
+    return newest
+
+
 def majority_label(votes: Sequence[int]) -> int | None:
     """The majority of reviewers' 0/1 votes on one ad, or None for a tie (or no vote).
 

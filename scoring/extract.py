@@ -484,6 +484,7 @@ class ContactExtractor:
         self._handle_tail_re = re.compile(
             r"(?i)(?:\s*(?P<kw>id|user\s?name|username|handle|acc(?:oun)?t)\b)?"
             r"(?P<sep>\s*(?:[:=]|-+|>|\bis\b|\bme\b|\bat\b)?\s*)"
+            r"(?P<br>[(\[]\s*(?=@))?"  # "Instagram (@name)", "Twitter: [@name]": a bracket only before "@"
             r"(?P<at>@)?(?P<name>[A-Za-z][A-Za-z0-9_.]{1,31}[A-Za-z0-9_])"
         )
         self._handle_phone_gap_re = re.compile(
@@ -1040,7 +1041,10 @@ class ContactExtractor:
                 continue
             if name in lex.handle_stopwords or name.isdigit():
                 continue
-            found.append((s, tm.start("name") + len(tm.group("name").rstrip(".")), f"{platform}:@{name}"))
+            end = tm.start("name") + len(tm.group("name").rstrip("."))
+            if tm.group("br") and end < len(t) and t[end] in ")]":
+                end += 1  # the closing bracket goes with the handle it encloses
+            found.append((s, end, f"{platform}:@{name}"))
         found.sort()
         return found
 
@@ -1048,6 +1052,7 @@ class ContactExtractor:
         """Messaging handles with their platform: ``telegram:@name``, ``whatsapp:+12125550147``.
 
         Recognised forms: ``Telegram: @name``, ``kik - name``, ``snap id name``, ``IG @name``,
+        ``Instagram (@name)`` and ``Twitter: (@name)`` (the span then ends after the closing bracket),
         ``t.me/name``, ``instagram.com/name``, ``wa.me/12125550147``, and a platform name followed by a
         phone number (``WhatsApp +1 212 555 0147``). Aliases that are also English words (``line``,
         ``signal``, ``snap``) need ``id``, ``:`` or ``@`` before the name. User names are lower-cased

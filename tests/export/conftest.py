@@ -95,9 +95,10 @@ def hits_for(text: str) -> list[dict[str, object]]:
     return out
 
 
-def record(name: str) -> AdRecord:
-    """The AdRecord of fixture ad ``name``: entities from the project's extractor, hits from PHRASES."""
-    spec = ADS[name]
+def record(name: str, spec: dict[str, object] | None = None) -> AdRecord:
+    """The AdRecord of fixture ad ``name`` (or of ``spec``, shaped like an :data:`ADS` entry): entities
+    from the project's extractor, hits from PHRASES."""
+    spec = spec if spec is not None else ADS[name]
     text = str(spec["text"])
     ents = [{"type": e.type, "value": e.value, "start": e.start, "end": e.end, "text": e.text}
             for e in default_extractor().extract(text) if e.type in ("phone", "email", "handle", "age")]

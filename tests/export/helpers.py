@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from storage.models import Ad, AdEntity, Entity
-from storage.repository import CONTACT_ENTITY_TYPES
+from storage.repository import CONTACT_ENTITY_TYPES, upsert_ads
 
 
 def read_rows(out: Path) -> list[dict[str, Any]]:
@@ -31,6 +32,7 @@ def read_rows(out: Path) -> list[dict[str, Any]]:
     rows = pq.read_table(out / "ads.parquet").to_pylist()
     for r in rows:
         r["first_seen"] = r["first_seen"].isoformat()
+        r["posted_at"] = r["posted_at"].isoformat() if r["posted_at"] is not None else None
     return rows
 
 
@@ -62,3 +64,18 @@ def raw_contact_strings(session: Session) -> set[str]:
         out.add(raw)
         out.update(line for line in raw.splitlines() if line.strip())
     return out
+
+
+def add_ads(sessions: sessionmaker[Session], specs: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """Store more ads (``{name: spec}`` shaped like ``conftest.ADS`` entries) in a test's database copy;
+    returns their ids by name."""
+    from tests.export.conftest import HMAC_KEY, T0, record
+
+    ids = {}
+    with sessions() as s:
+        for name, spec in specs.items():
+            rec = record(name, spec)
+            upsert_ads(s, [rec], now=T0 + timedelta(days=int(spec["day"])), hmac_key=HMAC_KEY)
+            ids[name] = s.scalar(select(Ad.id).where(Ad.canonical_url == rec.canonical_url))
+        s.commit()
+    return ids

@@ -8,9 +8,19 @@ import re
 import pytest
 
 from export import ExportOptions, run_export
-from export.deid import ContactLiterals, Deidentifier, Mention, pseudonym, url_spans
+from export.deid import (
+    ContactLiterals,
+    Deidentifier,
+    Mention,
+    at_handles,
+    dataset_tokens,
+    fold_lookalikes,
+    pseudonym,
+    url_spans,
+)
 from export.errors import ExportError
 from scoring.extract import default_extractor
+from storage.repository import entity_hmac
 from tests.export.conftest import HMAC_KEY, OTHER_SECRET, SECRET
 from tests.export.helpers import all_output_text, raw_contact_strings, read_rows
 
@@ -195,3 +205,54 @@ def test_text_that_stays_identifiable_is_not_exported() -> None:
     d = Deidentifier(_AlwaysPhone(), "redact", HMAC_KEY)  # type: ignore[arg-type]
     with pytest.raises(ExportError, match="ad 7: a contact is still found after 4 de-identification passes"):
         d.deidentify("anything at all", ref="ad 7")
+
+
+# ------------------------------------------------------------------ handles the extractor misses, look-alikes, dataset tokens
+def test_at_handles_on_any_platform_are_replaced() -> None:
+    text = ("Instagram (@alonzo_gregory), Twitter (@EURODYN_Careers), TikTok (@some.name) and X @acme_jobs; "
+            "mail lola.v@example.org; meet @5pm, 2 for @40, @10.30.")
+    assert at_handles(text) == [(11, 26, "alonzo_gregory"), (38, 54, "eurodyn_careers"), (65, 75, "some.name"),
+                                (83, 93, "acme_jobs")]
+    out = _deid("redact").deidentify(text).text
+    assert out == ("[HANDLE], [HANDLE], TikTok ([HANDLE]) and X [HANDLE]; "
+                   "mail [EMAIL]; meet @5pm, 2 for @40, @10.30.")
+
+
+def test_platform_name_then_user_name_like_word() -> None:
+    text = "kik lily_xo or whatsapp: rose99, line up 2 shifts, signal strength, snap chat later"
+    out = _deid("redact").deidentify(text).text
+    # "whatsapp: rose99" the extractor reads itself (platform and name in one span)
+    assert out == "kik [HANDLE] or [HANDLE], line up 2 shifts, signal strength, snap chat later"
+
+
+def test_handle_found_by_name_links_with_the_stored_handle() -> None:
+    d = _deid(literals={"instagram:@lily_xo": ("handle", "stored-key"), "lily_xo": ("handle", "stored-key")})
+    a = d.deidentify("TikTok (@lily_xo)").text
+    b = d.deidentify("kik lily_xo").text
+    assert a == f"TikTok ([HANDLE_{pseudonym(SECRET, 'handle', 'stored-key')}])"
+    assert b == f"kik [HANDLE_{pseudonym(SECRET, 'handle', 'stored-key')}]"
+
+
+def test_lookalike_phones_are_read_for_redaction() -> None:
+    assert fold_lookalikes("Call 2I2-5S5-0I47, Galaxy S5, iPhone 5S, B52s, 5B") == \
+        "Call 212-555-0147, Galaxy S5, iPhone 5S, B52s, 5B"
+    d = _deid()
+    leet = d.deidentify("Call 2I2-5S5-0I47 tonight").text
+    plain = d.deidentify("Call 212-555-0147 tonight").text
+    assert leet == plain and re.fullmatch(r"Call \[PHONE_[a-z]{8}\] tonight", leet)  # one number, one pseudonym
+
+
+H1 = "86fd830a95a64e2b30ceed829e63fd384c289e4c01e3c93608b42a84f6e662dd"
+H2 = "0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c"
+
+
+def test_dataset_hash_tokens_are_contacts() -> None:
+    text = f"Apply at #URL_{H1}# or write to #EMAIL_{H2}# / #PHONE_{H2.upper()[:40]}#."
+    assert [(t, h[:6]) for _, _, t, h in dataset_tokens(text)] == [("url", "86fd83"), ("email", "0b1c2d"),
+                                                                   ("phone", "0b1c2d")]
+    assert _deid("redact").deidentify(text).text == "Apply at [URL] or write to [EMAIL] / [PHONE]."
+    d = _deid()
+    one = d.deidentify(f"#URL_{H1}#").text
+    assert one == d.deidentify(f"see #URL_{H1}#").text[4:] == f"[URL_{pseudonym(SECRET, 'url', entity_hmac(HMAC_KEY, 'url', 'dataset-token:' + H1))}]"
+    assert one != d.deidentify(f"#URL_{H2}#").text
+    assert H1 not in one and H1[:8] not in _deid(secret=OTHER_SECRET).deidentify(f"#URL_{H1}#").text

@@ -173,12 +173,25 @@ def test_emails(text, expected):
         ("wa.me/12125550147", ["whatsapp:+12125550147"]),
         ("Line cook wanted, we signal our values online", []),
         ("WhatsApp only, Telegram available", []),
+        # "Platform (@name)" and "Platform: (@name)" (trial 8, finding 3); Twitter and Facebook are strict
+        ("Instagram (@alonzo_gregory) or Twitter (@EURODYN_Careers)",
+         ["instagram:@alonzo_gregory", "twitter:@eurodyn_careers"]),
+        ("Instagram: (@alonzo_gregory).", ["instagram:@alonzo_gregory"]),
+        ("Find us on Facebook: @acme.jobs or fb @acme_jobs", ["facebook:@acme.jobs", "facebook:@acme_jobs"]),
+        ("IG (lola) and Telegram (see below)", []),  # a bracket without "@" is no handle
+        ("twitter is great, facebook page coming", []),
     ],
 )
 def test_handles(text, expected):
     ents = extract_handles(text)
     assert values(ents) == expected
     assert_offsets(text, ents)
+
+
+def test_bracketed_handle_span_includes_the_closing_bracket():
+    text = "Follow Instagram (@alonzo_gregory) today"
+    (ent,) = extract_handles(text)
+    assert (ent.start, ent.end, ent.text) == (7, 34, "Instagram (@alonzo_gregory)")
 
 
 # ------------------------------------------------------------------ ages
