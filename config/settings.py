@@ -59,6 +59,11 @@ class CrawlSettings(BaseModel):
     download_warnsize: int = Field(2 * 1024 * 1024, gt=0, description="bytes")
     autothrottle: bool = True
     store_batch_size: int = Field(100, ge=1, description="ads per database write")
+    store_flush_seconds: float = Field(10.0, ge=0.0, description="seconds before a part-filled write buffer is written")
+    score_workers: int = Field(1, ge=0, description="scoring processes per crawl process (0: score in the crawler)")
+    score_batch_size: int = Field(32, ge=1, description="most ads scored together")
+    redis_finished_ttl: int = Field(24 * 3600, ge=0, description="seconds a finished shared crawl's Redis keys live (0: for ever)")
+    redis_unfinished_ttl: int = Field(7 * 24 * 3600, ge=0, description="seconds a stopped shared crawl's Redis keys live (0: for ever)")
 
 
 DEV_HMAC_KEY = "adwatch-dev-only-hmac-key-change-me"

@@ -276,7 +276,8 @@ class ScoreAdPipeline:
     Twisted reactor) ads are scored one at a time in the reactor thread.
 
     Settings: ``ADWATCH_SCORE_ENABLED`` (``False``: ads are stored unscored), ``ADWATCH_REGION``,
-    ``ADWATCH_SCORE_BATCH_SIZE``, ``ADWATCH_SCORE_BATCH_SECONDS``, ``ADWATCH_SCORE_WORKERS``.
+    ``ADWATCH_SCORE_BATCH_SIZE``, ``ADWATCH_SCORE_BATCH_SECONDS``, ``ADWATCH_SCORE_WORKERS`` (Scrapy settings;
+    :func:`crawler.runner.build_settings` fills them from ``ADWATCH_CRAWL__SCORE_WORKERS`` etc.).
     Counters: ``adwatch/scored/<band>``, ``adwatch/scored/batches``, ``adwatch/scored/failed``,
     ``adwatch/scored/cpu_seconds`` (CPU time spent scoring, in whichever process scored).
     """
