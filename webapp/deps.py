@@ -30,7 +30,7 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "reveal": ("analyst", "supervisor", "admin"),
     "assign_others": ("supervisor", "admin"),
     "audit": ("supervisor", "admin"),
-    "export": ("supervisor", "researcher", "admin"),
+    "export": ("researcher", "admin"),  # as `adwatch export` (issue #8: researcher and admin only)
 }
 """Which roles may do what. Researchers read ads with masked contacts and export labels; they may
 not decide, claim or reveal contacts. Supervisors and admins also read the audit log."""

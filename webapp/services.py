@@ -460,6 +460,10 @@ def ad_detail(session: Session, ad_id: int, catalog: dict[str, dict[str, Any]], 
     ents = session.execute(select(AdEntity, Entity).join(Entity, Entity.id == AdEntity.entity_id)
                            .where(AdEntity.ad_id == ad_id).order_by(AdEntity.start)).all()
     contacts = [(ae.start, ae.end) for ae, _ in ents if ae.type in CONTACT_ENTITY_TYPES]
+    # a source's own hashed contacts (EMSCAD's #EMAIL_<sha256>#) are unkeyed hashes of guessable
+    # values: masked like contacts (the export replaces them too)
+    contacts += [m.span() for m in DATASET_CONTACT_TOKEN.finditer(ad.text or "")]
+    contacts.sort()
     hits: list[dict[str, Any]] = []
     if score is not None:
         for h in session.scalars(select(IndicatorHit).where(IndicatorHit.score_id == score.id)
@@ -512,8 +516,13 @@ def ad_detail(session: Session, ad_id: int, catalog: dict[str, dict[str, Any]], 
     }
 
 
+DATASET_CONTACT_TOKEN = re.compile(r"#(?:EMAIL|PHONE|URL)_[0-9a-fA-F]{16,}#")
+"""A dataset's own hashed contact (EMSCAD writes ``#EMAIL_<sha256>#``, ``#PHONE_...#``, ``#URL_...#``)."""
+
+
 def version_history(session: Session, ad_id: int, *, with_changes: bool = False, max_lines: int = 200) -> list[dict[str, Any]]:
-    """Versions of an ad, newest first: ``{version, seen_at, content_sha256, chars, changes}``.
+    """Versions of an ad, newest first: ``{version, seen_at, content_sha256, chars, changes}``;
+    ``content_sha256`` is ``None`` unless ``with_changes`` (it could confirm a guessed contact).
 
     ``changes`` (only with ``with_changes``, i.e. after an audited reveal, because older versions
     keep their contacts unmasked) is a unified line diff from the previous version, at most
@@ -527,7 +536,10 @@ def version_history(session: Session, ad_id: int, *, with_changes: bool = False,
             changes = list(difflib.unified_diff(rows[i - 1].text.splitlines(), v.text.splitlines(),
                                                 f"version {rows[i - 1].version}", f"version {v.version}", lineterm="", n=1))
             changes = changes[:max_lines]
-        out.append({"version": v.version, "seen_at": v.seen_at.isoformat(), "content_sha256": v.content_sha256,
+        # the content hash is an unkeyed SHA-256 of fields that include the raw contact: with the
+        # masked text beside it a guessed number can be confirmed, so it is shown only with changes
+        out.append({"version": v.version, "seen_at": v.seen_at.isoformat(),
+                    "content_sha256": v.content_sha256 if with_changes else None,
                     "chars": len(v.text), "changes": changes})
     return out[::-1]
 

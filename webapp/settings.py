@@ -127,7 +127,7 @@ class WebSettings(BaseSettings):
         if self.hmac_key_is_placeholder() and not self.dev:
             raise InsecureSecretError(
                 "ADWATCH_HMAC_KEY is missing or the public development placeholder: anyone could recompute "
-                "contact HMACs from guessed numbers. Set it to a random value of at least 32 characters "
+                "contact HMACs from guessed numbers. Set it to a long random value "
                 "(python -c 'import secrets; print(secrets.token_urlsafe(32))'), the same value for crawls, "
                 "`adwatch link`, exports and `adwatch serve` (contacts stored under the old key no longer link "
                 "to new ones), or run with --dev on a development machine"

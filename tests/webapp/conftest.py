@@ -34,7 +34,8 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 ESCORT_A = f"Just turned 18, new in town\n\nSweet girl just turned 18. Incall only. Call {PHONE_TEXT} now."
 ESCORT_B = f"Sexy new girl in Houston\n\nNew in town, incall only. Text {PHONE_TEXT}."
 JOB_C = "Work abroad, housing provided\n\nPay a placement fee of $500 and we arrange travel and housing."
-JOB_LOW = "Accountant\n\nWe are hiring an accountant with 3 years of experience."
+DATASET_TOKEN = "#EMAIL_" + "3f" * 32 + "#"  # EMSCAD's own hashed contact (unkeyed SHA-256)
+JOB_LOW = f"Accountant\n\nWe are hiring an accountant with 3 years of experience. Apply: {DATASET_TOKEN}"
 
 
 def _hit(text: str, phrase: str, indicator_id: str, category: str, weight: float, nth: int = 0) -> dict:

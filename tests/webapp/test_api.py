@@ -22,7 +22,7 @@ def routes(ads: dict[str, int]) -> list[tuple[str, str, dict | None]]:
 # role -> routes (by path suffix) that answer 403
 FORBIDDEN = {
     "analyst": {"/api/audit", "/api/export/labels"},
-    "supervisor": set(),
+    "supervisor": {"/api/export/labels"},  # export: researcher and admin only (issue #8)
     "researcher": {"/reveal", "/decision", "/claim", "/api/decisions/undo", "/api/audit"},
     "admin": set(),
 }

@@ -153,3 +153,20 @@ def test_serve_refuses_placeholder_hmac_key_and_says_how_to_set_one(tmp_path, mo
     monkeypatch.setenv("ADWATCH_HMAC_KEY", "a-real-hmac-key-" + "x" * 30)
     r = CliRunner().invoke(_serve_app(), ["serve", "--db", db])
     assert r.exit_code == 0 and started == ["127.0.0.1", "127.0.0.1"]
+
+
+def test_content_hashes_and_dataset_tokens_only_after_reveal(api, seeded) -> None:
+    """Trial 8 re-check: an ad version's content hash is an unkeyed SHA-256 over fields holding the
+    raw contact (with the masked text beside it, a guessed number can be confirmed), and a source's
+    own #EMAIL_<sha256># tokens are unkeyed hashes too: neither reaches a role that may not reveal."""
+    from tests.webapp.conftest import DATASET_TOKEN
+
+    a, low = seeded.ads["escort_a"], seeded.ads["job_low"]
+    for role in ("researcher", "analyst"):
+        body = api(role).get(f"/api/ads/{a}").json()
+        assert body["versions"] and all(v["content_sha256"] is None for v in body["versions"]), role
+        text = api(role).get(f"/api/ads/{low}").text
+        assert DATASET_TOKEN not in text and "3f3f3f3f" not in text, role
+    revealed = api("analyst").post(f"/api/ads/{a}/reveal").json()
+    assert revealed["versions"][0]["content_sha256"] == f"{1:064x}"
+    assert DATASET_TOKEN in api("analyst").post(f"/api/ads/{low}/reveal").json()["text"]

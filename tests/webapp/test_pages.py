@@ -88,7 +88,7 @@ def test_login_rate_limit(app, db_url) -> None:
 
 
 # role -> pages answering 403
-PAGE_FORBIDDEN = {"analyst": {"/audit", "/export/labels.csv"}, "supervisor": set(), "admin": set(),
+PAGE_FORBIDDEN = {"analyst": {"/audit", "/export/labels.csv"}, "supervisor": {"/export/labels.csv"}, "admin": set(),
                   "researcher": {"/audit"}}
 
 
