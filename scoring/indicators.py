@@ -860,12 +860,6 @@ class IndicatorMatcher:
         self._pattern_tokenizer = None  # built again (from the current tokenizer) if patterns change
         self._sent_end_orth = numpy.array([vocab.strings.add(x) for x in sorted(_SENT_END)], dtype=numpy.uint64)
 
-    def anchor_lengths(self) -> dict[str, int]:
-        """``{anchor word: L}``: the lower-case anchor word of each token pattern and the length
-        (tokens) of the longest pattern anchored on it; a match holds its anchor and lies within
-        ``L - 1`` tokens of it on either side."""
-        return {w: max(by_ind.values()) for w, by_ind in self._anchors.items()}
-
     def cue_sequences(self) -> list[tuple[int, tuple[str, ...]]]:
         """``(label key, lower-cased tokens)`` of every ad-type cue phrase (see :meth:`ad_type_scores`)."""
         strings = self.nlp.vocab.strings

@@ -1,31 +1,33 @@
 """Sentence selection: tokenise only the sentences of an ad that can hold a match.
 
 Tokenising a whole ad costs more than every rule run on it (``bench/scoring_rules.py``), and most
-sentences of a job ad ("You will join a friendly team.") hold no indicator phrase, no ad-type cue and
-no place name. :class:`SentenceSelector` finds, with one Aho-Corasick pass (pyahocorasick) over the
-lower-cased text and one over the cased text, every sentence holding a *trigger*: for each phrase the
-pipeline looks for, one of its tokens (a phrase cannot match where one of its tokens is absent). The
-rule engine then tokenises the selected sentences only, joined in their original order, and maps
-offsets back through :class:`scoring.normalize.NormalizedText`.
+sentences of a job ad ("You will join a friendly team.") can hold no indicator. One Aho-Corasick
+pass (pyahocorasick) over the lower-cased text of an ad (:meth:`SentenceSelector.scan`) finds:
 
-The result is the same as matching the whole text, because every rule of ``adwatch_indicators``
-looks no further than the sentence of its match:
+- every indicator and exception phrase (its first four tokens, in every spacing consecutive tokens
+  can have: nothing or one space); their sentences are kept;
+- for every token pattern (``Matcher``), the runs of consecutive literal words it needs ("new in",
+  "ask for") and its other required word sets (stop words aside). A match holds one hit of each and
+  spans at most ``L`` tokens, so around the hits of the rarest set a block of sentences reaching
+  ``L`` whitespace-separated chunks (each at least one token) on both sides is kept, if the other
+  sets, and a digit where a ``REGEX`` token needs one, occur inside it;
+- the ad-type cues and gazetteer places of the whole text, each confirmed token by token with the
+  pipeline's tokenizer on its chunk (so they equal the ``PhraseMatcher`` matches on the whole doc);
+- the number words and platform names the contact extractor would otherwise look for with two
+  whole-text regex scans (passed to it as ``hints``).
 
-- indicator phrases, exception phrases and ad-type cues are triggers, so their sentences are kept;
-- negation windows and ``suppress`` rules stop at the sentence boundary;
-- a token pattern (``Matcher``) holds its anchor word and is at most ``L`` tokens long; an anchor's
-  sentence is kept together with neighbouring sentences until ``L`` whitespace-separated chunks lie
-  on each side of it (a chunk is at least one token), so the pattern sees the same tokens;
-- place names (case-sensitive ``PhraseMatcher`` in :class:`scoring.extract.PlaceMatcher`) are
-  triggers of the cased pass.
+The rule engine then tokenises the kept sentences only, joined in their original order, and maps
+offsets back through :class:`SelectedText`. The result is the same as matching the whole text,
+because ``adwatch_indicators`` looks no further than the sentence of a match (negation windows and
+``suppress`` rules stop at its boundary) and a token pattern no further than its ``L`` tokens.
 
 Sentence boundaries are placed only where the component's own rule (:func:`scoring.indicators._sent_start`)
-sees one in the whole text: after a whitespace run holding a line break, or after a whitespace run
-that follows a chunk whose last token (by the pipeline's tokenizer, cached per chunk) is ``.``, ``!``,
-``?`` or ``…``. Boundaries fall after whitespace, where spaCy's tokenizer splits anyway, so each kept
-sentence is tokenised exactly as inside the whole text. ``tests/scoring/test_segments.py`` checks
-that the engine's output is identical with and without selection on the indicator gold set, the
-DIFrauD texts and the demo board's ads.
+sees one in the whole text: after a whitespace run holding a line break, or after ``. ``/``! ``/``? ``/
+``… `` when the tokenizer ends that chunk with the punctuation as a token (cached per chunk). They
+fall after whitespace, where spaCy's tokenizer splits anyway, so each kept sentence is tokenised
+exactly as inside the whole text. ``tests/scoring/test_segments.py`` checks that the engine's output
+is identical with and without selection on the gold set, the phone fixtures, the demo board's ads,
+DIFrauD ads and edge cases, for every ad type.
 """
 
 from __future__ import annotations
