@@ -204,17 +204,21 @@ class TrapGuardSpiderMiddleware:
                 seen.add(parts.query)
         return None
 
+    def _keep(self, entry: Any, depth: int, spider: Spider | None) -> bool:
+        """False for a request the trap guard stops (counted and logged); other entries pass, and a
+        kept request records its depth."""
+        if isinstance(entry, Request):
+            kind = self.trap(entry, depth, spider)
+            if kind:
+                self.stats.inc_value(f"adwatch/trap/{kind}")
+                log.info("trap guard (%s): not following %s", kind, entry.url)
+                return False
+            entry.meta.setdefault("adwatch_depth", depth)
+        return True
+
     def _filter(self, response: Response, result: Iterable[Any], spider: Spider | None) -> Iterable[Any]:
         depth = int(response.meta.get("adwatch_depth", 0)) + 1
-        for entry in result:
-            if isinstance(entry, Request):
-                kind = self.trap(entry, depth, spider)
-                if kind:
-                    self.stats.inc_value(f"adwatch/trap/{kind}")
-                    log.info("trap guard (%s): not following %s", kind, entry.url)
-                    continue
-                entry.meta.setdefault("adwatch_depth", depth)
-            yield entry
+        return (entry for entry in result if self._keep(entry, depth, spider))
 
     def process_spider_output(self, response: Response, result: Iterable[Any], spider: Spider | None = None) -> Iterable[Any]:
         """Filter the callback's requests (sync callbacks)."""
@@ -226,14 +230,8 @@ class TrapGuardSpiderMiddleware:
         """Filter the callback's requests (async callbacks)."""
         depth = int(response.meta.get("adwatch_depth", 0)) + 1
         async for entry in result:
-            if isinstance(entry, Request):
-                kind = self.trap(entry, depth, spider)
-                if kind:
-                    self.stats.inc_value(f"adwatch/trap/{kind}")
-                    log.info("trap guard (%s): not following %s", kind, entry.url)
-                    continue
-                entry.meta.setdefault("adwatch_depth", depth)
-            yield entry
+            if self._keep(entry, depth, spider):
+                yield entry
 
 
 class IncrementalDownloaderMiddleware:

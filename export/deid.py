@@ -54,7 +54,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from export.errors import ExportError
-from scoring.extract import ContactExtractor
+from scoring.extract import DATASET_CONTACT_TOKEN, ContactExtractor
 from scoring.normalize import normalize_text
 from storage.repository import entity_hmac
 
@@ -92,7 +92,6 @@ risk score, would read ``Galaxy S5 2125550147`` as one Brazilian number with ``S
 DATASET_TOKEN_TYPES = {"EMAIL": "email", "PHONE": "phone", "URL": "url"}
 """Hashed-contact tokens of public datasets (EMSCAD: ``#EMAIL_<sha256>#``) -> contact type."""
 
-_DATASET_TOKEN_RE = re.compile(r"#(EMAIL|PHONE|URL)_([0-9A-Fa-f]{8,128})#")
 _AT_HANDLE_RE = re.compile(r"(?<![\w.@+%&/-])@(?P<name>[A-Za-z0-9_](?:[A-Za-z0-9_.]{0,62}[A-Za-z0-9_])?)")
 _NOT_A_NAME_RE = re.compile(r"(?i)\d+(?:[.:]\d+)?(?:am|pm|h)?")  # "@5pm", "@ 40", "@10.30": times, prices
 _LEET_WORD_RE = re.compile(r"(?<![\w|])[0-9IlOoSBZ|]*\d[0-9IlOoSBZ|]*(?![\w|])")
@@ -156,9 +155,10 @@ def url_spans(text: str) -> list[tuple[int, int]]:
 
 def dataset_tokens(text: str) -> list[tuple[int, int, str, str]]:
     """A dataset's hashed-contact tokens in ``text``: ``(start, end, contact type, lower-case hex)``
-    for ``#EMAIL_<hex>#``, ``#PHONE_<hex>#`` and ``#URL_<hex>#`` (8-128 hex digits)."""
-    return [(m.start(), m.end(), DATASET_TOKEN_TYPES[m.group(1)], m.group(2).lower())
-            for m in _DATASET_TOKEN_RE.finditer(text)]
+    for ``#EMAIL_<hex>#``, ``#PHONE_<hex>#`` and ``#URL_<hex>#``
+    (:data:`scoring.extract.DATASET_CONTACT_TOKEN`)."""
+    return [(m.start(), m.end(), DATASET_TOKEN_TYPES[m.group(1).upper()], m.group(2).lower())
+            for m in DATASET_CONTACT_TOKEN.finditer(text)]
 
 
 def at_handles(text: str) -> list[tuple[int, int, str]]:

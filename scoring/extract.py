@@ -61,6 +61,7 @@ from scoring.normalize import NormalizedText, normalize_text
 from scoring.types import Entity
 
 __all__ = [
+    "DATASET_CONTACT_TOKEN",
     "ContactExtractor",
     "EntityComponent",
     "ExtractionConfigError",
@@ -75,6 +76,11 @@ __all__ = [
     "load_extraction_lexicon",
     "place_gazetteer",
 ]
+
+DATASET_CONTACT_TOKEN = re.compile(r"#(URL|EMAIL|PHONE)_([0-9a-f]+)#", re.IGNORECASE)
+"""A data set's own hashed contact: EMSCAD writes ``#EMAIL_<sha256>#``, ``#PHONE_...#``,
+``#URL_...#`` (group 1 the kind, group 2 the hex). Unkeyed hashes of guessable values, so the review
+app masks them and exports replace them; the model reads them as ``emailtoken`` etc."""
 
 MIN_PHONE_DIGITS = 7
 """Fewest digits a phone window may have. (A seven-digit US local number without an area code is

@@ -59,6 +59,7 @@ from scoring.datasets import (
     load_labelled,
 )
 from scoring.evaluate import MetricCI, paired_bootstrap_diff, pr_auc, summarise
+from scoring.extract import DATASET_CONTACT_TOKEN
 from scoring.features import IdentityTermFilter, RuleCategoryCounts
 
 __all__ = [
@@ -114,7 +115,6 @@ class ModelError(RuntimeError):
 
 # --------------------------------------------------------------------------- input frame
 
-_MASK_RE = re.compile(r"#(URL|EMAIL|PHONE)_[0-9a-f]+#", re.IGNORECASE)
 _URL_RE = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)
 _EMAIL_RE = re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
 _PHONE_RE = re.compile(r"(?<![\w$])\+?\(?\d[\d\s().-]{7,}\d(?!\w)")
@@ -145,7 +145,7 @@ def clean_text(text: str) -> str:
         The cleaned text (not lower-cased; the vectorisers do that).
     """
     text = unicodedata.normalize("NFKC", html.unescape(text)).translate(_QUOTES)
-    text = _MASK_RE.sub(lambda m: f" {m.group(1).lower()}token ", text)
+    text = DATASET_CONTACT_TOKEN.sub(lambda m: f" {m.group(1).lower()}token ", text)
     text = _URL_RE.sub(" urltoken ", text)
     text = _EMAIL_RE.sub(" emailtoken ", text)
     text = _PHONE_RE.sub(_phone_token, text)

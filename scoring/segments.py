@@ -45,6 +45,8 @@ from scoring.normalize import NormalizedText
 __all__ = ["SelectedText", "Selection", "SentenceSelector", "select_text"]
 
 _SENT_END = frozenset({".", "!", "?", "...", "…"})
+"""Tokens after which a boundary is placed here: those of ``scoring.indicators._SENT_END`` that close a
+sentence (not ``¡``/``¿``); fewer boundaries only make kept spans longer, never different."""
 _CACHE_LIMIT = 200_000
 _MAX_PREFIX = 4
 _MAX_SEQUENCES = 64

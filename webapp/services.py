@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from config.settings import Bands
 from linking.risk import linked_risk
+from scoring.extract import DATASET_CONTACT_TOKEN
 from storage.models import (
     Ad,
     AdEntity,
@@ -514,10 +515,6 @@ def ad_detail(session: Session, ad_id: int, catalog: dict[str, dict[str, Any]], 
         "network_id": link[0] if link else None, "cluster_id": link[1] if link else None,
         "segments": _segments(ad.text, hits, contacts, reveal),
     }
-
-
-DATASET_CONTACT_TOKEN = re.compile(r"#(?:EMAIL|PHONE|URL)_[0-9a-fA-F]{16,}#")
-"""A dataset's own hashed contact (EMSCAD writes ``#EMAIL_<sha256>#``, ``#PHONE_...#``, ``#URL_...#``)."""
 
 
 def version_history(session: Session, ad_id: int, *, with_changes: bool = False, max_lines: int = 200) -> list[dict[str, Any]]:
