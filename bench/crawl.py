@@ -21,7 +21,9 @@ All use the same downloader settings: concurrency, no download delay and AutoThr
 politeness delay would measure the delay, not the crawler; it is the same for both in production).
 Pages/s = responses received / (finish_time - start_time) from each crawl's Scrapy stats, summed
 over the profiles. Loading the model happens before ``start_time`` (once per process in
-production); everything the pipelines do per ad, including the final flushes, lies inside.
+production), and so does the garbage collection and heap freeze when the item pipelines open
+(``crawler.pipelines.FreezeHeapPipeline``, about 0.1 s per crawl, as in production); everything
+the pipelines do per ad, including the final flushes, lies inside.
 
 The demo server listens with a backlog of 128 connections (``socketserver``'s default is 5: when a
 crawl opens its 8 connections at once the kernel drops the extra SYNs and the client retransmits

@@ -74,6 +74,8 @@ ITEM_PIPELINES = {
     "spidermon.contrib.scrapy.pipelines.ItemValidationPipeline": 250,
     "crawler.pipelines.ScoreAdPipeline": 300,
     "crawler.pipelines.StoreAdPipeline": 400,
+    # opens last (pipelines open in order, before the crawl starts) and closes first
+    "crawler.pipelines.FreezeHeapPipeline": 1000,
 }
 
 # adwatch's own settings (read with getbool/getint in from_crawler)
@@ -92,7 +94,8 @@ ADWATCH_STORE_RAW_HTML = False  # keep each ad page's HTML (removed by `adwatch 
 ADWATCH_RETRY_BACKOFF = 1.0  # seconds before the first retry, doubled for each next one (profile: retry_backoff)
 ADWATCH_WARC_OUT = None  # folder for evidence WARC files of flagged ads (crawler.warc); None = off
 ADWATCH_WARC_MIN_BAND = "medium"  # lowest risk band whose responses go to the WARC
-ADWATCH_TRAP_GUARD_ENABLED = True  # depth / query-variant / segment-repeat limits from the profile
+ADWATCH_TRAP_GUARD_ENABLED = True
+ADWATCH_FREEZE_HEAP = True  # gc.freeze() the crawl process's heap at open (crawler.pipelines.FreezeHeapPipeline)  # depth / query-variant / segment-repeat limits from the profile
 
 FEEDS: dict = {}
 LOG_LEVEL = "INFO"

@@ -148,3 +148,33 @@ def test_store_writes_a_part_filled_buffer_after_flush_seconds(tmp_path: Path) -
     finally:
         pipe.close_spider()
         pipe.engine.dispose()
+
+
+def test_freeze_heap_pipeline_freezes_at_open_and_unfreezes_at_close() -> None:
+    import gc
+
+    crawler = get_crawler(settings_dict={})
+    pipe = pipelines.FreezeHeapPipeline.from_crawler(crawler)
+    survivor = [object() for _ in range(10)]  # alive at open: must end up frozen
+    try:
+        pipe.open_spider()
+        frozen = gc.get_freeze_count()
+        assert frozen >= len(survivor)
+        assert crawler.stats.get_value("adwatch/heap/frozen_objects") == frozen
+    finally:
+        pipe.close_spider()
+    assert gc.get_freeze_count() == 0
+
+
+def test_freeze_heap_pipeline_can_be_switched_off() -> None:
+    from scrapy.exceptions import NotConfigured
+
+    with pytest.raises(NotConfigured):
+        pipelines.FreezeHeapPipeline.from_crawler(get_crawler(settings_dict={"ADWATCH_FREEZE_HEAP": False}))
+
+
+def test_the_heap_freezes_after_every_other_pipeline_has_opened() -> None:
+    from crawler import settings
+
+    order = settings.ITEM_PIPELINES
+    assert max(order, key=order.get) == "crawler.pipelines.FreezeHeapPipeline"
