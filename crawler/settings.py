@@ -94,8 +94,8 @@ ADWATCH_STORE_RAW_HTML = False  # keep each ad page's HTML (removed by `adwatch 
 ADWATCH_RETRY_BACKOFF = 1.0  # seconds before the first retry, doubled for each next one (profile: retry_backoff)
 ADWATCH_WARC_OUT = None  # folder for evidence WARC files of flagged ads (crawler.warc); None = off
 ADWATCH_WARC_MIN_BAND = "medium"  # lowest risk band whose responses go to the WARC
-ADWATCH_TRAP_GUARD_ENABLED = True
-ADWATCH_FREEZE_HEAP = True  # gc.freeze() the crawl process's heap at open (crawler.pipelines.FreezeHeapPipeline)  # depth / query-variant / segment-repeat limits from the profile
+ADWATCH_TRAP_GUARD_ENABLED = True  # depth / query-variant / segment-repeat limits from the profile
+ADWATCH_FREEZE_HEAP = True  # gc.freeze() the crawl process's heap at open (crawler.pipelines.FreezeHeapPipeline)
 
 FEEDS: dict = {}
 LOG_LEVEL = "INFO"

@@ -155,11 +155,11 @@ def test_freeze_heap_pipeline_freezes_at_open_and_unfreezes_at_close() -> None:
 
     crawler = get_crawler(settings_dict={})
     pipe = pipelines.FreezeHeapPipeline.from_crawler(crawler)
-    survivor = [object() for _ in range(10)]  # alive at open: must end up frozen
+    assert gc.get_freeze_count() == 0
     try:
         pipe.open_spider()
         frozen = gc.get_freeze_count()
-        assert frozen >= len(survivor)
+        assert frozen > 1000  # pytest, Scrapy and this test's objects: the whole live heap
         assert crawler.stats.get_value("adwatch/heap/frozen_objects") == frozen
     finally:
         pipe.close_spider()
