@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-MODEL_NAME := job-risk-0.2.0
+MODEL_NAME := job-risk-0.3.0
 MODEL  := models/$(MODEL_NAME)/model.skops
 
 .PHONY: install demo test model bench clean help

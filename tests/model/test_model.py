@@ -94,8 +94,15 @@ def test_explain_returns_k_weighted_features(model: JobRiskModel) -> None:
     weights = [abs(w) for _, w in top]
     assert weights == sorted(weights, reverse=True) and weights[0] > 0
     assert len(model.explain(SCAM, k=3)) == 3
-    everything = {f for f, _ in model.explain(SCAM, {"has_company_logo": False, "salary_range": "9-10"}, k=10_000)}
-    assert {"meta:has_company_logo_no", "meta:salary_present_yes", "meta:has_questions_unknown"} <= everything
+    meta = {"has_company_logo": False, "salary_range": "9-10"}
+    everything = {f for f, _ in model.explain(SCAM, meta, k=10_000)}
+    # Every explained feature is one the ad has (a non-zero feature-row column), and only zero
+    # terms are left out: the metadata this ad has, never the values it does not.
+    pipe = model.estimator.calibrated_classifiers_[0].estimator
+    row = pipe[:-1].transform(ad_frame([SCAM], [meta])).tocsr()
+    present = {model._feature_label(int(j)) for j in row.indices}
+    assert {"meta:has_company_logo_no", "meta:salary_present_yes", "meta:has_questions_unknown"} <= present
+    assert everything <= present and any(f.startswith("meta:") for f in everything)
     assert not {"meta:has_company_logo_yes", "meta:has_questions_yes"} & everything
     with pytest.raises(ValueError):
         model.explain(SCAM, k=0)
