@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 $(MODEL): $(STAMP) data/difraud-job-scams/job_scams_validation.jsonl data/emscad-fj-small/fj_small.csv
-	$(BIN)/adwatch train --out models --name $(MODEL_NAME) \
+	$(BIN)/adwatch train --out models --name $(MODEL_NAME) --cv-repeats 5 \
 		--data data/difraud-job-scams/job_scams_validation.jsonl data/emscad-fj-small/fj_small.csv \
 		--exclude data/emscad-fj-small/fj_small_overlap_with_difraud.csv
 

@@ -215,6 +215,7 @@ def train(
     name: Annotated[str, typer.Option("--name", help="Model folder name, <name>-<version>.")] = "job-risk-0.3.0",
     exclude: Annotated[Path | None, typer.Option("--exclude", help="CSV of EMSCAD job_ids to drop from the files (e.g. overlap with another set).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    cv_repeats: Annotated[int, typer.Option("--cv-repeats", min=1, help="Fold assignments to cross-validate (fold seeds SEED..SEED+N-1); the first picks the model, all give each candidate's mean and range in the card.")] = 5,
     exclude_identity_terms: Annotated[bool | None, typer.Option("--exclude-identity-terms/--keep-identity-terms", help="Remove nationality and ethnicity terms from the model's features (default: ADWATCH_MODEL_EXCLUDE_IDENTITY_TERMS, off).", show_default=False)] = None,
     more: Annotated[list[Path] | None, typer.Argument(help="More training files (so `--data A B C` works).", show_default=False)] = None,
 ) -> None:
@@ -260,7 +261,7 @@ def train(
             extra, extra_inputs = labels.records, [labels.input_entry()]
         folder = train_cli(data=files, out_dir=out, name=name, exclude=exclude, seed=seed,
                            exclude_identity_terms=exclude_identity_terms, extra_records=extra,
-                           extra_inputs=extra_inputs)
+                           extra_inputs=extra_inputs, cv_repeats=cv_repeats)
     except (CliInputError, DatasetError, StorageError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     console.print(f"model written to {folder}")
@@ -414,6 +415,8 @@ def evaluate(
         a, b = result[key], result["baseline"][key]
         table.add_row(key, "-" if a is None else f"{a:.3f}", "-" if b is None else f"{b:.3f}")
     console.print(table)
+    if result.get("warning"):
+        console.print(f"[yellow]warning:[/] {result['warning']}")
 
 
 # ---------------------------------------------------------------- bias report -----------------
@@ -438,8 +441,9 @@ def _readonly_engine(database_url: str) -> Engine:
     return make_engine(database_url, **kwargs)
 
 
-def stored_items(database_url: str) -> Iterator[tuple[str, float, str]]:
-    """``(text, risk, band)`` of every stored ad's newest score (highest score id), read-only.
+def stored_items(database_url: str, ad_type: str | None = None) -> Iterator[tuple[str, float, str]]:
+    """``(text, risk, band)`` of every stored ad's newest score (highest score id), read-only;
+    only ads of ``ad_type`` (``"job"``, ``"escort"``, ...) when given.
 
     The database is opened without migrations and nothing is written; a SQLite file that does not
     exist is an error rather than being created.
@@ -462,6 +466,8 @@ def stored_items(database_url: str) -> Iterator[tuple[str, float, str]]:
             .join(Score, Score.id == newest.c.sid)
             .order_by(Ad.id)
         )
+        if ad_type is not None:
+            query = query.where(Ad.ad_type == ad_type)
         with make_session_factory(engine)() as session:
             for text, risk, band in session.execute(query):
                 yield text or "", float(risk), str(band)
@@ -470,8 +476,10 @@ def stored_items(database_url: str) -> Iterator[tuple[str, float, str]]:
         engine.dispose()
 
 
-def scored_file_items(scored: Path, input_file: Path | None = None) -> Iterator[tuple[str, float, str]]:
-    """``(text, risk, band)`` per row of a scored JSONL file (the output of ``adwatch score``).
+def scored_file_items(scored: Path, input_file: Path | None = None,
+                      ad_type: str | None = None) -> Iterator[tuple[str, float, str]]:
+    """``(text, risk, band)`` per row of a scored JSONL file (the output of ``adwatch score``);
+    only rows whose ``ad_type`` is ``ad_type`` when given.
 
     Each row needs ``risk`` and ``band``. The text is the row's ``text`` field when present,
     otherwise the text of the ad with the same ``id`` in ``input_file`` (the file given to
@@ -498,6 +506,8 @@ def scored_file_items(scored: Path, input_file: Path | None = None) -> Iterator[
                 raise CliInputError(f"{scored}:{line_no}: bad JSON ({exc.msg})") from exc
             if not isinstance(obj, dict) or "risk" not in obj or "band" not in obj:
                 raise CliInputError(f"{scored}:{line_no}: expected an object with 'risk' and 'band'")
+            if ad_type is not None and obj.get("ad_type") != ad_type:
+                continue
             text = obj.get("text")
             if not isinstance(text, str):
                 text = texts.get(str(obj.get("id")))
@@ -512,7 +522,8 @@ def bias_report(
     scored: Annotated[Path | None, typer.Option("--scored", help="Scored JSONL file (output of `adwatch score`).")] = None,
     input: Annotated[Path | None, typer.Option("--input", "-i", help="The file that was scored, for the texts (when the scored rows hold none).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="json (one object) or table.")] = "json",
-    min_n: Annotated[int, typer.Option("--min-n", min=1, help="Leave out groups with fewer ads than this.")] = 1,
+    min_n: Annotated[int, typer.Option("--min-n", min=1, help="Leave out groups with fewer ads than this (rates of smaller groups are mostly noise; each rate has a 95% Wilson interval).")] = 5,
+    ad_type: Annotated[str | None, typer.Option("--ad-type", help="Only ads of this type (job, escort, ...). Job risk includes the model and escort risk is rules only, so compare groups within one type.")] = None,
     lexicons: Annotated[Path | None, typer.Option("--lexicons", help="DIG lexicon folder (default: data/memex-dig-lexicons).")] = None,
 ) -> None:
     """Flag rate and mean risk by mentioned nationality, ethnicity and language, over stored and/or scored ads."""
@@ -535,9 +546,9 @@ def bias_report(
             from sqlalchemy.engine import make_url
 
             label = make_url(db).render_as_string(hide_password=True)
-            out["stored"] = compute(stored_items(db), lexicon_dir=lexicons, source=label).as_dict(min_n)
+            out["stored"] = compute(stored_items(db, ad_type), lexicon_dir=lexicons, source=label).as_dict(min_n)
         if scored is not None:
-            out["scored_file"] = compute(scored_file_items(scored, input), lexicon_dir=lexicons,
+            out["scored_file"] = compute(scored_file_items(scored, input, ad_type), lexicon_dir=lexicons,
                                          source=Path(scored).as_posix()).as_dict(min_n)
     except (CliInputError, FileNotFoundError, ValueError, StorageError) as exc:
         raise _fail(str(exc)) from exc
@@ -548,15 +559,17 @@ def bias_report(
         if rep is None:
             continue
         o = rep["overall"]
-        table = Table(title=f"Bias report ({key}: {rep['source']}): {o['n']} ads, flag rate "
+        scope = f", {ad_type} ads only" if ad_type else ", all ad types"
+        table = Table(title=f"Bias report ({key}: {rep['source']}{scope}): {o['n']} ads, flag rate "
                             f"{o['flag_rate'] if o['flag_rate'] is not None else '-'}, mean risk "
                             f"{o['mean_risk'] if o['mean_risk'] is not None else '-'}")
-        for col in ("dimension", "group", "ads", "flagged", "flag rate", "mean risk"):
+        for col in ("dimension", "group", "ads", "flagged", "flag rate [95% CI]", "mean risk"):
             table.add_column(col, justify="left" if col in ("dimension", "group") else "right")
         for d in DIMENSIONS:
             rows = [{"group": "(none mentioned)", **rep[d]["none"]}, *rep[d]["groups"]]
             for r in rows:
                 table.add_row(d, r["group"], str(r["n"]), str(r["flagged"]),
-                              "-" if r["flag_rate"] is None else f"{r['flag_rate']:.3f}",
+                              "-" if r["flag_rate"] is None else
+                              f"{r['flag_rate']:.3f} [{r['flag_rate_low']:.2f}, {r['flag_rate_high']:.2f}]",
                               "-" if r["mean_risk"] is None else f"{r['mean_risk']:.3f}")
         console.print(table)

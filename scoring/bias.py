@@ -12,9 +12,14 @@ Groups come from the DIG lexicons (USC ISI, ``data/memex-dig-lexicons``, via
 * ``nationality``: a term of ``nationalities/nationality.json`` (``"Brazilian"``);
 * ``ethnicity``: a term of ``ethnicities/ethnicities.txt`` or a category name of
   ``ethnicity-nationality-reference.json`` that is not a nationality (``"Asian"``, ``"Latina"``);
-* ``language``: a nationality adjective used as a language: followed by ``speaking``,
-  ``speaker(s)`` or ``language``, or preceded by ``speak(s)``, ``fluent in``, ``fluency in``,
-  ``native`` or ``bilingual`` (``"Spanish-speaking"``, ``"fluent in Portuguese"``).
+* ``language``: a nationality adjective or ethnicity term used as a language: followed by
+  ``speaking``, ``speaker(s)``, ``language(s)``, ``skills``, ``proficiency``, ``fluency``,
+  ``translator`` or ``teacher``, or preceded by ``speak(s)``, ``fluent (in)``, ``fluency in``,
+  ``proficient in``, ``proficiency in``, ``knowledge of``, ``command of``, ``native``,
+  ``bilingual``, ``written``, ``spoken``, ``good``, ``excellent`` or ``business``
+  (``"Spanish-speaking"``, ``"fluent English"``, ``"excellent written English"``). A mention used
+  as a language counts for the language only, not as a nationality or ethnicity: "fluent English
+  required" says nothing about who the ad is for.
 
 Scoring never imports storage: callers pass ``(text, risk, band)`` triples; ``cli/modeling.py``
 reads them from the database or a scored JSONL file.
@@ -38,21 +43,32 @@ DIMENSIONS: tuple[str, ...] = ("nationality", "ethnicity", "language")
 FLAGGED_BANDS = frozenset({"medium", "high"})
 """Bands that count as flagged (the ad enters the analyst queue; see ``config.settings.Bands``)."""
 
-_LANG_AFTER = r"(?:[\s-]+(?:speaking|speakers?|language))"
-_LANG_BEFORE = r"(?:(?:speaks?|fluent\s+in|fluency\s+in|native|bilingual)\s+(?:\w+\s+(?:and|or)\s+)?)"
+_LANG_AFTER = r"(?:[\s-]+(?:speaking|speakers?|languages?|skills|proficiency|fluency|translators?|teachers?))"
+_LANG_BEFORE = (
+    r"(?:(?:speaks?|speaking|fluent(?:ly)?(?:\s+in)?|fluency\s+in|proficient\s+in|proficiency\s+in|"
+    r"knowledge\s+of|command\s+of|native|bilingual|written|spoken|good|excellent|business)\s+"
+    r"(?:(?:and|or|written|spoken)\s+)*)"
+)
+_LIST_SEP = r"(?:\s*(?:,|/|&|\band\b|\bor\b)\s*)"
 
 
 @lru_cache(maxsize=8)
 def _patterns(nationalities: tuple[str, ...], ethnicities: tuple[str, ...]) -> tuple[re.Pattern[str], ...]:
+    """Regexes: nationality, ethnicity, a language mention (group 1: one term or a list of terms
+    joined by and/or/commas/slashes, in a language context), and any single term."""
     def alt(terms: tuple[str, ...]) -> str:
         return "|".join(re.escape(t).replace(r"\ ", r"[\s-]+") for t in sorted(terms, key=lambda t: (-len(t), t)))
 
     nat, eth = alt(nationalities), alt(ethnicities)
+    both = alt(tuple(sorted(set(nationalities) | set(ethnicities))))
     word = r"(?<![\w-]){body}s?(?![\w])"
+    terms = rf"(?:{both})(?:{_LIST_SEP}(?:{both}))*"
     return (
         re.compile(word.format(body=f"({nat})"), re.IGNORECASE),
         re.compile(word.format(body=f"({eth})"), re.IGNORECASE),
-        re.compile(rf"(?<![\w-])({nat}){_LANG_AFTER}(?![\w])|{_LANG_BEFORE}({nat})(?![\w-])", re.IGNORECASE),
+        re.compile(rf"(?<![\w-])({terms}){_LANG_AFTER}(?![\w])|(?<![\w-]){_LANG_BEFORE}({terms})(?![\w-])",
+                   re.IGNORECASE),
+        re.compile(rf"(?<![\w-])({both})(?![\w-])", re.IGNORECASE),
     )
 
 
@@ -69,20 +85,30 @@ def mentioned_groups(text: str, lexicon: IdentityLexicon | None = None) -> dict[
         ``s`` allowed.
     """
     lex = lexicon or identity_lexicon()
-    nat_re, eth_re, lang_re = _patterns(lex.nationalities, lex.ethnicities)
+    nat_re, eth_re, lang_re, term_re = _patterns(lex.nationalities, lex.ethnicities)
 
     def canon(term: str) -> str:
         t = " ".join(re.split(r"[\s-]+", term.lower()))
         return t.title()
 
     out: dict[str, set[str]] = {d: set() for d in DIMENSIONS}
-    out["nationality"] = {canon(m.group(1)) for m in nat_re.finditer(text)}
-    nat_spans = [m.span() for m in nat_re.finditer(text)]
+    lang_spans = []
+    for m in lang_re.finditer(text):
+        g = 1 if m.group(1) else 2
+        lo, hi = m.span(g)
+        lang_spans.append((lo, hi))
+        out["language"].update(canon(t.group(1)) for t in term_re.finditer(text, lo, hi))
+
+    def inside(m: re.Match[str], spans: list[tuple[int, int]]) -> bool:
+        return any(s <= m.start(1) and m.end(1) <= e for s, e in spans)
+
+    nat_matches = [m for m in nat_re.finditer(text) if not inside(m, lang_spans)]
+    out["nationality"] = {canon(m.group(1)) for m in nat_matches}
+    nat_spans = [m.span(1) for m in nat_re.finditer(text)]
     out["ethnicity"] = {  # "African" inside "South African" is the nationality, not another mention
         canon(m.group(1)) for m in eth_re.finditer(text)
-        if not any(s <= m.start() and m.end() <= e for s, e in nat_spans)
+        if not inside(m, nat_spans) and not inside(m, lang_spans)
     }
-    out["language"] = {canon(m.group(1) or m.group(2)) for m in lang_re.finditer(text)}
     return out
 
 
@@ -107,11 +133,24 @@ class GroupStats:
         self.risk_sum += float(risk)
 
     def as_dict(self, digits: int = 4) -> dict[str, float | int | None]:
-        """``{"n", "flagged", "flag_rate", "mean_risk"}`` (rates ``None`` for an empty group)."""
+        """``{"n", "flagged", "flag_rate", "flag_rate_low", "flag_rate_high", "mean_risk"}``.
+
+        ``flag_rate_low``/``flag_rate_high`` bound a 95% Wilson score interval of the flag rate
+        (``scipy.stats.binomtest(...).proportion_ci(method="wilson")``), so a group of 2 ads with
+        flag rate 1.0 shows [0.34, 1.0]. All rates are ``None`` for an empty group.
+        """
+        low = high = None
+        if self.n:
+            from scipy.stats import binomtest
+
+            ci = binomtest(self.flagged, self.n).proportion_ci(confidence_level=0.95, method="wilson")
+            low, high = round(float(ci.low), digits), round(float(ci.high), digits)
         return {
             "n": self.n,
             "flagged": self.flagged,
             "flag_rate": round(self.flagged / self.n, digits) if self.n else None,
+            "flag_rate_low": low,
+            "flag_rate_high": high,
             "mean_risk": round(self.risk_sum / self.n, digits) if self.n else None,
         }
 
@@ -134,8 +173,8 @@ class BiasReport:
 
     def as_dict(self, min_n: int = 1) -> dict[str, object]:
         """JSON-ready dict: ``source``, ``overall``, and per dimension ``none`` plus ``groups``
-        (``[{group, n, flagged, flag_rate, mean_risk}]``, by descending ``n`` then name; groups with
-        fewer than ``min_n`` ads left out)."""
+        (``[{group, n, flagged, flag_rate, flag_rate_low, flag_rate_high, mean_risk}]``, by
+        descending ``n`` then name; groups with fewer than ``min_n`` ads left out)."""
         dims: dict[str, object] = {}
         for d in DIMENSIONS:
             rows = [

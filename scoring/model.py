@@ -20,6 +20,7 @@ Public API: :func:`train_model`, :func:`save_model`, :func:`load_model`, :func:`
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import math
@@ -319,7 +320,11 @@ def _candidates() -> list[_Candidate]:
     (0.346 mean) among group-balanced sample weights, L1 and elastic-net logistic regression, chi2
     feature selection, bagged SVMs, SGD and Ridge classifiers and TF-IDF variants; only
     ``knn_word_meta_rules`` passed (0.421, ahead on 5 of 5 seeds; 0.314 against 0.267 with stricter
-    near-duplicate groups; an SVM + kNN score average, 0.313, added nothing).
+    near-duplicate groups; an SVM + kNN score average, 0.313, added nothing). Variants of the kNN
+    candidate, same bar, all below it: metadata weight 0.3 (0.412) or rule weight 0.6 (0.367-0.376),
+    an added char_wb block (0.409-0.420), soft (log-sum-exp) or similarity-weighted neighbours
+    (0.388-0.414), a kNN + SVM rank average (0.397), and word unigrams instead of 1-2-grams (0.432,
+    +0.012, ahead on 4 of 5 seeds; +0.043 with stricter groups: worth re-checking on more data).
     """
     return [
         _Candidate(
@@ -420,6 +425,9 @@ class TrainedModel:
         train_seconds: wall time of :func:`train_model` (not written to metrics.json or card.md).
         identity_effect: grouped-CV ROC/PR-AUC of the selected candidate with and without
             nationality/ethnicity terms, and the paired PR-AUC difference (shipped minus other).
+        repeats: grouped CV over several fold seeds: ``seeds``, and per candidate ``pr_auc`` and
+            ``roc_auc`` lists (one value per seed, the first from the main CV), their ``mean``,
+            and ``best`` (how many seeds the candidate had the top PR-AUC). Empty with one seed.
         oof_labels: labels in training order (for the plots).
         oof_probability: out-of-fold calibrated probabilities of the selected candidate.
         oof_scores: out-of-fold decision scores of the selected candidate and the baseline (the
@@ -437,9 +445,32 @@ class TrainedModel:
     inputs: list[dict[str, Any]] = field(default_factory=list)
     train_seconds: float = 0.0
     identity_effect: dict[str, Any] = field(default_factory=dict)
+    repeats: dict[str, Any] = field(default_factory=dict)
     oof_labels: NDArray[np.int_] | None = None
     oof_probability: NDArray[np.float64] | None = None
     oof_scores: dict[str, NDArray[np.float64]] = field(default_factory=dict)
+
+
+def _id_key(ad_id: str) -> tuple[str, int, str]:
+    """Sort key of a :class:`LabelledAd` id ``"<file>:<row>"``: file name, then row as a number."""
+    head, _, tail = ad_id.rpartition(":")
+    return (head, int(tail), "") if tail.isdigit() else (head, -1, tail)
+
+
+def _canonical_order(records: Sequence[LabelledAd]) -> list[LabelledAd]:
+    """The records sorted by id (:func:`_id_key`), each group renamed after its smallest member id.
+
+    Folds, bootstrap resamples and so the selected candidate depend on the order of the rows and on
+    the group names; ``load_labelled`` gives them in the order of the files on the command line and
+    names a group after its first member. Canonical order and names make training independent of
+    the order in which files (or analysts' decisions) are given. Returns copies; the input is not
+    changed.
+    """
+    ordered = sorted(records, key=lambda r: _id_key(r.id))
+    first: dict[str, str] = {}
+    for r in ordered:
+        first.setdefault(r.group or r.id, r.id)
+    return [dataclasses.replace(r, group=first[r.group or r.id]) for r in ordered]
 
 
 def _fold_ids(y: NDArray[np.int_], groups: Sequence[str], n_splits: int, seed: int) -> NDArray[np.int_]:
@@ -486,6 +517,33 @@ def _oof_scores(
     return oof
 
 
+def _repeat_cv(
+    cands: Sequence[_Candidate], X: NDArray[np.object_], y: NDArray[np.int_], groups: Sequence[str],
+    folds: NDArray[np.int_], seed: int, n_splits: int, cv_repeats: int,
+    oof: dict[str, NDArray[np.float64]], say: Callable[[str], None],
+) -> dict[str, Any]:
+    """Every candidate's OOF PR-AUC and ROC-AUC over fold seeds ``seed .. seed + cv_repeats - 1``
+    (the first from ``oof``, the main CV); see :attr:`TrainedModel.repeats`."""
+    if cv_repeats <= 1:
+        return {}
+    from sklearn.metrics import roc_auc_score
+
+    runs = [oof]
+    for r in range(1, cv_repeats):
+        say(f"repeat {r + 1}/{cv_repeats}: grouped CV with fold seed {seed + r}")
+        runs.append(_oof_scores(cands, X, y, _fold_ids(y, groups, n_splits, seed + r), seed, None))
+    out: dict[str, Any] = {"seeds": [seed + r for r in range(cv_repeats)], "candidates": {}}
+    prs = {c.name: [round(float(pr_auc(y, run[c.name])), 4) for run in runs] for c in cands}
+    for c in cands:
+        rocs = [round(float(roc_auc_score(y, run[c.name])), 4) for run in runs]
+        best = sum(1 for i in range(cv_repeats) if max(prs, key=lambda n: prs[n][i]) == c.name)
+        out["candidates"][c.name] = {
+            "pr_auc": prs[c.name], "roc_auc": rocs, "best": best,
+            "pr_auc_mean": round(float(np.mean(prs[c.name])), 4), "roc_auc_mean": round(float(np.mean(rocs)), 4),
+        }
+    return out
+
+
 def train_model(
     records: list[LabelledAd],
     seed: int = 0,
@@ -494,10 +552,12 @@ def train_model(
     n_boot: int = 1000,
     log: Callable[[str], None] | None = None,
     exclude_identity_terms: bool = False,
+    cv_repeats: int = 1,
 ) -> TrainedModel:
     """Compare model families by grouped CV, then fit and calibrate the best on all records.
 
-    Steps: (1) assign folds with ``StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed)``
+    Steps: (0) put the records in a canonical order (:func:`_canonical_order`), so the result does
+    not depend on the order of the input files; (1) assign folds with ``StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed)``
     over :attr:`LabelledAd.group`; (2) per fold, fit the feature blocks on the training part and
     score the held-out part with every candidate in :func:`_candidates` (the plain TF-IDF + LR
     baseline among them); (3) out-of-fold ROC-AUC, PR-AUC, Brier and ECE with 95% group-bootstrap
@@ -517,6 +577,10 @@ def train_model(
             feature sees it (:class:`scoring.features.IdentityTermFilter`), in CV and in the
             final model. The selected candidate is also cross-validated with the opposite setting
             and both results are kept in :attr:`TrainedModel.identity_effect`.
+        cv_repeats: fold assignments to run (fold seeds ``seed .. seed + cv_repeats - 1``). The
+            first one picks the candidate and gives the intervals and the calibration folds; with
+            71 positives another fold draw moves PR-AUC by several hundredths, so the others give
+            every candidate's mean and range over draws (:attr:`TrainedModel.repeats`).
 
     Returns:
         The :class:`TrainedModel`.
@@ -529,6 +593,7 @@ def train_model(
     started = time.perf_counter()
     say = log or (lambda _msg: None)
     check_trainable(records, n_splits)
+    records = _canonical_order(records)
     y = np.array([r.label for r in records], dtype=int)
     groups = [r.group or r.id for r in records]
     X = ad_frame([r.text for r in records], [r.metadata for r in records])
@@ -552,15 +617,21 @@ def train_model(
         oof_prob[cand.name] = prob
         metrics = {name: ci.as_dict() for name, ci in {**ranking, **calib}.items()}
         results[cand.name] = {"description": cand.description, "metrics": metrics}
-        say(f"{cand.name}: PR-AUC {ranking['pr_auc']}, ROC-AUC {ranking['roc_auc']}, "
-            f"Brier {calib['brier']}")
+        # Printed as the card and the final table print them (from the rounded dicts).
+        say(f"{cand.name}: PR-AUC {_fmt(metrics['pr_auc'])}, ROC-AUC {_fmt(metrics['roc_auc'])}, "
+            f"Brier {_fmt(metrics['brier'])}")
 
     baseline = cands[0].name
     selected = max(cands, key=lambda c: (results[c.name]["metrics"]["pr_auc"]["value"], -cands.index(c))).name
     gain: MetricCI = paired_bootstrap_diff(pr_auc, y, oof[selected], oof[baseline], groups=groups,
                                            n_boot=n_boot, seed=seed)
-    say(f"selected {selected} (PR-AUC gain over baseline {gain})")
+    say(f"selected {selected} (PR-AUC gain over baseline {_fmt(gain.as_dict())})")
+    if selected != baseline and gain.low <= 0.0:
+        say(f"warning: the 95% interval of {selected}'s PR-AUC gain over the baseline includes 0: on this "
+            "data it is not clearly better than plain TF-IDF + logistic regression")
     chosen = next(c for c in cands if c.name == selected)
+
+    repeats = _repeat_cv(cands, X, y, groups, folds, seed, n_splits, cv_repeats, oof, say)
 
     # The effect of removing identity terms: the selected candidate under the other setting.
     X_other = IdentityTermFilter(enabled=not exclude_identity_terms).fit(X_raw).transform(X_raw)
@@ -578,7 +649,7 @@ def train_model(
         "pr_auc_shipped_minus_other": diff.as_dict(),
     }
     say(f"identity terms {'removed' if exclude_identity_terms else 'kept'}; other setting: "
-        f"PR-AUC {other['pr_auc']}, shipped minus other {diff}")
+        f"PR-AUC {_fmt(other['pr_auc'].as_dict())}, shipped minus other {_fmt(diff.as_dict())}")
 
     estimator = CalibratedClassifierCV(
         _pipeline(chosen, seed, exclude_identity_terms), method="sigmoid", cv=PredefinedSplit(folds),
@@ -619,6 +690,7 @@ def train_model(
         seed=seed,
         train_seconds=time.perf_counter() - started,
         identity_effect=identity_effect,
+        repeats=repeats,
         oof_labels=y,
         oof_probability=oof_prob[selected],
         oof_scores={selected: oof[selected], baseline: oof[baseline]},
@@ -856,6 +928,7 @@ def _metrics_doc(model: TrainedModel, name: str) -> dict[str, Any]:
         "identity_terms": model.identity_effect,
         "candidates": model.candidates,
         "cv": model.cv,
+        "cv_repeats": model.repeats,
         "data": model.data,
         "inputs": model.inputs,
         "seed": model.seed,
@@ -879,9 +952,10 @@ def _card(model: TrainedModel, name: str) -> str:
         "",
         "## Intended use",
         "",
-        "- Ranking job ads for **human review** by trained analysts: the probability orders the queue",
-        "  and `explain()` shows the words and fields behind a score.",
-        "- One signal among several: adwatch combines it with rule indicators (`scoring/indicators.py`).",
+        "- Ranking job ads for **human review** by trained analysts: the probability is one input of the",
+        "  risk that orders the queue, and `explain()` shows the words and fields behind a score.",
+        "- One signal among several: adwatch combines it with rule indicators (`scoring/rules.py`, lexicons",
+        "  in `config/indicators/`) and contact networks.",
         "",
         "## Prohibited uses",
         "",
@@ -973,6 +1047,7 @@ def _card(model: TrainedModel, name: str) -> str:
         lines.append(
             f"| {cname}: {res['description']} | {_fmt(m['pr_auc'])} | {_fmt(m['roc_auc'])} | {_fmt(m['brier'])} |"
         )
+    lines += _repeat_lines(model)
     eff = model.identity_effect
     if eff:
         w, wo = eff["with_identity_terms"], eff["without_identity_terms"]
@@ -1025,6 +1100,30 @@ def _card(model: TrainedModel, name: str) -> str:
     return "\n".join(lines)
 
 
+def _repeat_lines(model: TrainedModel) -> list[str]:
+    """Card table of every candidate's PR-AUC and ROC-AUC over several fold seeds."""
+    rep = model.repeats
+    if not rep:
+        return []
+    seeds = rep["seeds"]
+    lines = [
+        "",
+        f"The same comparison over {len(seeds)} fold assignments (fold seeds {seeds[0]}-{seeds[-1]}; the first is the",
+        "one above). With so few fraudulent ads, another fold draw moves PR-AUC by several hundredths, so",
+        "read these means rather than one draw's figure:",
+        "",
+        "| candidate | PR-AUC mean [min, max] | ROC-AUC mean [min, max] | best PR-AUC in |",
+        "|---|---|---|---|",
+    ]
+    for cname, r in rep["candidates"].items():
+        lines.append(
+            f"| {cname} | {r['pr_auc_mean']:.3f} [{min(r['pr_auc']):.3f}, {max(r['pr_auc']):.3f}] | "
+            f"{r['roc_auc_mean']:.3f} [{min(r['roc_auc']):.3f}, {max(r['roc_auc']):.3f}] | "
+            f"{r['best']} of {len(seeds)} |"
+        )
+    return lines
+
+
 def _similarity_lines(model: TrainedModel) -> list[str]:
     """Card paragraph for a nearest-neighbour model: how it scores and what its artifact holds."""
     clf = model.estimator.calibrated_classifiers_[0].estimator[-1]
@@ -1045,8 +1144,8 @@ def _similarity_lines(model: TrainedModel) -> list[str]:
             "What the artifact holds: the normalised feature rows of **every training ad** (word 1-2-gram TF-IDF "
             "of the cleaned text, with URLs, e-mail addresses and phone numbers replaced by tokens before any "
             "feature is computed, plus metadata and rule counts). Word pairs of the training ads can be read "
-            "back from it. For the shipped data (public data sets) that is harmless; a model trained with "
-            "`--from-db` on analysts' decisions holds the crawled ads' wording and must be kept and shared "
+            "back from it, so share the artifact only as widely as its training data may be shared. A model "
+            "trained with `--from-db` on analysts' decisions holds the crawled ads' wording and must be kept "
             "like the database itself."
         ),
         "",
@@ -1079,6 +1178,16 @@ def _database_lines(model: TrainedModel) -> list[str]:
     return lines
 
 
+def check_model_name(name: str) -> None:
+    """Refuse a model folder name that is empty or not a single path component.
+
+    Raises:
+        ValueError: ``name`` is empty, ``.``/``..``, or holds a slash or backslash.
+    """
+    if not name or "/" in name or "\\" in name or name in (".", ".."):
+        raise ValueError(f"bad model name {name!r}: give one folder name such as job-risk-1.0.0")
+
+
 def save_model(model: TrainedModel, out_dir: Path, name: str) -> Path:
     """Write ``out_dir/<name>/model.skops``, ``metrics.json`` and ``card.md``.
 
@@ -1097,8 +1206,7 @@ def save_model(model: TrainedModel, out_dir: Path, name: str) -> Path:
         ValueError: ``name`` is empty or contains a path separator.
         ModelError: the skops file holds types outside :data:`TRUSTED_TYPES`.
     """
-    if not name or "/" in name or "\\" in name or name in (".", ".."):
-        raise ValueError(f"bad model name {name!r}")
+    check_model_name(name)
     folder = Path(out_dir) / name
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / MODEL_FILE
@@ -1172,6 +1280,7 @@ def train_cli(
     *,
     extra_records: Sequence[LabelledAd] = (),
     extra_inputs: Sequence[dict[str, Any]] = (),
+    cv_repeats: int = 1,
 ) -> Path:
     """Load data, train, save, and print progress and figures (for ``adwatch train``).
 
@@ -1192,6 +1301,7 @@ def train_cli(
         extra_inputs: provenance of ``extra_records`` for ``metrics.json`` and the card, e.g.
             ``{"path": URL without password, "role": "database", "sha256": labels hash, "rows",
             "fraudulent", "decided_from", "decided_to", "ties_dropped", "not_job", "label_rule"}``.
+        cv_repeats: fold assignments to cross-validate (see :func:`train_model`).
 
     Returns:
         The artifact folder ``out_dir/name``.
@@ -1199,6 +1309,7 @@ def train_cli(
     Raises:
         scoring.datasets.DatasetError: bad input files, no source at all, a single class, or too
             few labelled groups per class (the message names the sources).
+        ValueError: ``name`` is not a single folder name (checked before training).
     """
     from rich.console import Console
     from rich.table import Table
@@ -1207,6 +1318,9 @@ def train_cli(
     if not console.is_terminal:  # logs and pipes: wide enough for the CV table
         console = Console(width=max(console.width, 120))
     started = time.perf_counter()
+    check_model_name(name)  # before minutes of cross-validation, not after
+    if (Path(out_dir) / name / MODEL_FILE).exists():
+        console.print(f"[yellow]note:[/] {_display_path(Path(out_dir) / name)} exists; it will be replaced")
     records: list[LabelledAd] = []
     if data:
         console.print(f"[bold]Loading[/] {len(data)} file(s)" + (f", excluding ids in {exclude}" if exclude else ""))
@@ -1229,7 +1343,7 @@ def train_cli(
 
         exclude_identity_terms = bool(getattr(get_settings(), "model_exclude_identity_terms", False))
     model = train_model(records, seed=seed, log=lambda msg: console.print(f"  {msg}"),
-                        exclude_identity_terms=exclude_identity_terms)
+                        exclude_identity_terms=exclude_identity_terms, cv_repeats=cv_repeats)
     model.inputs = [{"path": _display_path(p), "sha256": file_sha256(Path(p)), "role": "train"} for p in data]
     if exclude and data:
         model.inputs.append({"path": _display_path(exclude), "sha256": file_sha256(Path(exclude)), "role": "exclude"})
@@ -1250,6 +1364,16 @@ def train_cli(
         table.add_row(cname + mark, _fmt(m["pr_auc"]), _fmt(m["roc_auc"]), _fmt(m["brier"]), _fmt(m["ece"]))
     console.print(table)
     console.print(f"PR-AUC gain of {model.selected} over {model.baseline}: {_fmt(model.pr_auc_gain)}")
+    if model.repeats:
+        seeds = model.repeats["seeds"]
+        rt = Table(title=f"Over {len(seeds)} fold seeds ({seeds[0]}-{seeds[-1]}): mean [min, max]")
+        for col in ("candidate", "PR-AUC", "ROC-AUC", "best PR-AUC in"):
+            rt.add_column(col, no_wrap=True)
+        for cname, r in model.repeats["candidates"].items():
+            rt.add_row(cname, f"{r['pr_auc_mean']:.3f} [{min(r['pr_auc']):.3f}, {max(r['pr_auc']):.3f}]",
+                       f"{r['roc_auc_mean']:.3f} [{min(r['roc_auc']):.3f}, {max(r['roc_auc']):.3f}]",
+                       f"{r['best']} of {len(seeds)}")
+        console.print(rt)
     folder = save_model(model, Path(out_dir), name)
     size = (folder / MODEL_FILE).stat().st_size
     console.print(

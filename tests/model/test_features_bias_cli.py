@@ -182,20 +182,38 @@ SCORED = [
 
 def test_mentioned_groups() -> None:
     g = mentioned_groups("Fluent in Portuguese; South African or Brazilian applicants; Latina owned.")
-    assert g == {"nationality": {"Portuguese", "South African", "Brazilian"}, "ethnicity": {"Latina"},
-                 "language": {"Portuguese"}}
+    # "fluent in Portuguese" is a language requirement, not a mention of Portuguese people
+    assert g == {"nationality": {"South African", "Brazilian"}, "ethnicity": {"Latina"}, "language": {"Portuguese"}}
     assert mentioned_groups("Warehouse staff") == {"nationality": set(), "ethnicity": set(), "language": set()}
+    # Language uses of nationality and ethnicity terms (a new user found "Fluent English required"
+    # counted as the ethnicity English and "Fluent Spanish" as the nationality Spanish).
+    none: set[str] = set()
+    for text, language in [
+        ("Fluent English required.", {"English"}),
+        ("Fluent Spanish required.", {"Spanish"}),
+        ("Excellent written and spoken English and French.", {"English", "French"}),
+        ("English and Spanish speakers needed", {"English", "Spanish"}),
+        ("Bilingual English/Spanish receptionist", {"English", "Spanish"}),
+        ("Must speak English or Portuguese", {"English", "Portuguese"}),
+        ("good English skills", {"English"}),
+    ]:
+        assert mentioned_groups(text) == {"nationality": none, "ethnicity": none, "language": language}, text
+    assert mentioned_groups("We are an English company hiring Brazilian cooks") == {
+        "nationality": {"Brazilian"}, "ethnicity": {"English"}, "language": none}
 
 
 def _expected_file_report(rep: dict) -> None:
-    assert rep["overall"] == {"n": 5, "flagged": 3, "flag_rate": 0.6, "mean_risk": 0.4}
+    assert rep["overall"] == {"n": 5, "flagged": 3, "flag_rate": 0.6, "flag_rate_low": 0.2307,
+                              "flag_rate_high": 0.8824, "mean_risk": 0.4}
     nat = {r["group"]: r for r in rep["nationality"]["groups"]}
-    assert nat["Brazilian"] == {"group": "Brazilian", "n": 2, "flagged": 2, "flag_rate": 1.0, "mean_risk": 0.6}
-    assert nat["French"] == {"group": "French", "n": 1, "flagged": 1, "flag_rate": 1.0, "mean_risk": 0.5}
-    assert nat["Spanish"]["n"] == 1 and set(nat) == {"Brazilian", "French", "Spanish"}
-    assert rep["nationality"]["none"] == {"n": 2, "flagged": 0, "flag_rate": 0.0, "mean_risk": 0.15}
-    assert rep["ethnicity"]["groups"] == [{"group": "Asian", "n": 1, "flagged": 0, "flag_rate": 0.0, "mean_risk": 0.2}]
-    assert rep["ethnicity"]["none"] == {"n": 4, "flagged": 3, "flag_rate": 0.75, "mean_risk": 0.45}
+    # 95% Wilson interval of 2 flagged out of 2: [0.3424, 1.0]
+    assert nat == {"Brazilian": {"group": "Brazilian", "n": 2, "flagged": 2, "flag_rate": 1.0,
+                                 "flag_rate_low": 0.3424, "flag_rate_high": 1.0, "mean_risk": 0.6}}
+    assert rep["nationality"]["none"] == {"n": 3, "flagged": 1, "flag_rate": 0.3333, "flag_rate_low": 0.0615,
+                                          "flag_rate_high": 0.7923, "mean_risk": 0.2667}
+    assert rep["ethnicity"]["groups"] == [{"group": "Asian", "n": 1, "flagged": 0, "flag_rate": 0.0,
+                                           "flag_rate_low": 0.0, "flag_rate_high": 0.7935, "mean_risk": 0.2}]
+    assert rep["ethnicity"]["none"]["n"] == 4 and rep["ethnicity"]["none"]["flag_rate"] == 0.75
     lang = {r["group"]: (r["n"], r["flagged"], r["mean_risk"]) for r in rep["language"]["groups"]}
     assert lang == {"Spanish": (1, 1, 0.4), "French": (1, 1, 0.5)}
 
@@ -210,13 +228,24 @@ def test_bias_report_on_a_scored_jsonl_file(tmp_path: Path) -> None:
     app = typer.Typer()
     app.command("bias-report")(bias_report)
     app.command("other")(lambda: None)
-    res = CliRunner().invoke(app, ["bias-report", "--scored", str(scored), "--input", str(inp)])
+    res = CliRunner().invoke(app, ["bias-report", "--scored", str(scored), "--input", str(inp), "--min-n", "1"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out["stored"] is None
     _expected_file_report(out["scored_file"])
     res = CliRunner().invoke(app, ["bias-report", "--scored", str(scored), "--input", str(inp), "--min-n", "2"])
-    assert [r["group"] for r in json.loads(res.stdout)["scored_file"]["nationality"]["groups"]] == ["Brazilian"]
+    rep = json.loads(res.stdout)["scored_file"]
+    assert [r["group"] for r in rep["nationality"]["groups"]] == ["Brazilian"] and rep["language"]["groups"] == []
+    # the default leaves out groups of fewer than 5 ads
+    res = CliRunner().invoke(app, ["bias-report", "--scored", str(scored), "--input", str(inp)])
+    assert json.loads(res.stdout)["scored_file"]["nationality"]["groups"] == []
+    # --ad-type keeps the rows of one type (a1 is the only escort row here)
+    typed = tmp_path / "typed.jsonl"
+    typed.write_text("".join(json.dumps({**r, "ad_type": "escort" if r["id"] == "a1" else "job"}) + "\n"
+                             for r in SCORED if "text" in r))
+    res = CliRunner().invoke(app, ["bias-report", "--scored", str(typed), "--ad-type", "escort", "--min-n", "1"])
+    rep = json.loads(res.stdout)["scored_file"]
+    assert rep["overall"]["n"] == 1 and [r["group"] for r in rep["nationality"]["groups"]] == ["Brazilian"]
 
 
 def test_bias_report_on_stored_ads_reads_newest_score(tmp_path: Path) -> None:
@@ -244,13 +273,15 @@ def test_bias_report_on_stored_ads_reads_newest_score(tmp_path: Path) -> None:
     before = (tmp_path / "ads.db").stat().st_mtime_ns
     rep = compute_bias(stored_items(url), source="db").as_dict()
     _expected_file_report(rep)
+    assert compute_bias(stored_items(url, "escort"), source="db").as_dict()["overall"]["n"] == 0
+    assert compute_bias(stored_items(url, "job"), source="db").as_dict()["overall"]["n"] == 5
     assert n_scores == 10
     app = typer.Typer()
     app.command("bias-report")(bias_report)
     app.command("other")(lambda: None)
-    res = CliRunner().invoke(app, ["bias-report", "--db", url, "--format", "table"])
+    res = CliRunner().invoke(app, ["bias-report", "--db", url, "--format", "table", "--min-n", "1"])
     assert res.exit_code == 0, res.output
-    assert "Brazilian" in res.stdout and "(none mentioned)" in res.stdout
+    assert "Brazilian" in res.stdout and "(none mentioned)" in res.stdout and "1.000 [0.34, 1.00]" in res.stdout
     assert (tmp_path / "ads.db").stat().st_mtime_ns == before
     with pytest.raises(CliInputError, match="database file not found"):
         list(stored_items(f"sqlite:///{tmp_path / 'none.db'}"))

@@ -196,3 +196,36 @@ def test_clean_text_masks_contacts_and_splits_glued_sentences() -> None:
         "Great team. We pay weekly & train you. Visit urltoken mail emailtoken , call phonetoken "
         "or phonetoken . Salary 2012-2014 ok"
     )
+
+
+def test_training_does_not_depend_on_the_order_of_the_files(subset: list[LabelledAd]) -> None:
+    """A new user found that `--data A B` and `--data B A` selected different models: folds and
+    group names followed the file order. Records are now put in a canonical order first."""
+    keep = {a.id for a in subset}
+    files = [DATA / "difraud-job-scams/job_scams_validation.jsonl", DATA / "emscad-fj-small/fj_small.csv"]
+    exclude = DATA / "emscad-fj-small/fj_small_overlap_with_difraud.csv"
+    forward = [a for a in load_labelled(files, exclude=exclude) if a.id in keep]
+    backward = [a for a in load_labelled(files[::-1], exclude=exclude) if a.id in keep]
+    assert [a.id for a in forward] != [a.id for a in backward] and len(forward) == len(backward) == 321
+    one = train_model(forward, seed=0, n_boot=20, cv_repeats=2)
+    two = train_model(backward, seed=0, n_boot=20, cv_repeats=2)
+    assert one.selected == two.selected and one.candidates == two.candidates and one.cv == two.cv
+    assert one.repeats == two.repeats and one.repeats["seeds"] == [0, 1]
+    # the first fold seed's figures are the main CV's; each seed has exactly one best candidate
+    for cname, rep in one.repeats["candidates"].items():
+        assert rep["pr_auc"][0] == pytest.approx(one.candidates[cname]["metrics"]["pr_auc"]["value"], abs=1e-4)
+        assert rep["pr_auc_mean"] == pytest.approx(sum(rep["pr_auc"]) / 2, abs=1e-4)
+    assert sum(rep["best"] for rep in one.repeats["candidates"].values()) == 2
+    assert one.repeats["candidates"][one.selected]["best"] >= 1
+    texts = [SCAM, REAL, *[a.text for a in subset[:30]]]
+    np.testing.assert_array_equal(JobRiskModel(one.estimator, "a").predict_proba(texts),
+                                  JobRiskModel(two.estimator, "b").predict_proba(texts))
+
+
+def test_bad_model_name_is_refused_before_training(tmp_path: Path) -> None:
+    from scoring.model import train_cli
+
+    data = tmp_path / "ads.jsonl"
+    data.write_text(json.dumps({"text": "x", "label": 0}) + "\n")
+    with pytest.raises(ValueError, match=r"bad model name '\.\./evil'"):
+        train_cli([data], tmp_path, "../evil", None)  # one-row file: training would fail if reached
