@@ -9,6 +9,9 @@
   cannot use them (Hundman et al., "Always Lurking: Understanding and Mitigating Bias in Online
   Human Trafficking Detection", AIES 2018). Switched on by
   ``AppSettings.model_exclude_identity_terms``.
+* :class:`IndicatorSentenceMask`: removes the sentences that hold a rule-indicator hit, so the model
+  reads only the wording no indicator covers and an added indicator can never lower the risk
+  (:func:`mask_indicator_sentences`).
 * :func:`identity_lexicon`: the nationality and ethnicity terms, shared with :mod:`scoring.bias`.
 
 Both transformers take the model's input frame (:func:`scoring.model.ad_frame`: a 2-D ``object``
@@ -18,10 +21,11 @@ texts, and keep only plain parameters and fitted lists, so skops can store them.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -35,9 +39,11 @@ from sklearn.utils.validation import check_is_fitted
 __all__ = [
     "IdentityLexicon",
     "IdentityTermFilter",
+    "IndicatorSentenceMask",
     "RuleCategoryCounts",
     "default_lexicon_dir",
     "identity_lexicon",
+    "mask_indicator_sentences",
 ]
 
 
@@ -166,6 +172,116 @@ class IdentityTermFilter(TransformerMixin, BaseEstimator):
         return tags
 
 
+# --------------------------------------------------------------------------- indicator sentences
+
+_MASK_CACHE: dict[tuple[str, str], str] = {}
+
+MASK_MAX_PASSES = 4
+"""Rounds of :func:`mask_indicator_sentences`: joining the neighbours of a removed sentence can, in
+rare cases, make a new hit, so the engine runs again on the result until it finds none."""
+
+
+def _mask_one(text: str, hits: list[tuple[int, int]], starts: list[int]) -> str:
+    """``text`` with every sentence (``starts``: start offsets) that overlaps a hit span replaced
+    by one space."""
+    bounds = [*starts, len(text)]
+    out: list[str] = []
+    for a, b in itertools.pairwise(bounds):
+        if b <= a:
+            continue
+        touched = any(a < max(he, hs + 1) and hs < b for hs, he in hits)
+        out.append(" " if touched else text[a:b])
+    return "".join(out)
+
+
+def mask_indicator_sentences(texts: list[str], indicators_dir: str | None = None) -> list[str]:
+    """Remove every sentence that holds a job-ad rule-indicator hit.
+
+    The rule engine (:class:`scoring.rules.RuleEngine`, ad type ``"job"``, language detected per
+    text) finds the hits; each sentence (:meth:`scoring.rules.RuleEngine.sentence_starts`) that
+    overlaps one becomes a single space, repeated up to :data:`MASK_MAX_PASSES` times until no hit
+    is left. Results are memoised per text, so the folds of a cross-validation share them.
+
+    Args:
+        texts: ad texts (the model's cleaned text column), length n.
+        indicators_dir: folder of indicator YAML files (``None``: the settings' ``indicators_dir``).
+
+    Returns:
+        n masked texts, in order (a text without hits is returned unchanged).
+    """
+    return _memoised(_MASK_CACHE, texts, indicators_dir, _mask_all)
+
+
+def _mask_all(engine: Any, texts: list[str]) -> list[str]:
+    """:func:`mask_indicator_sentences` without the cache."""
+    current = {t: t for t in texts}
+    todo = list(texts)
+    for _ in range(MASK_MAX_PASSES):
+        if not todo:
+            break
+        again = []
+        for original, analysis in zip(todo, engine.analyze_detailed((current[t], "job") for t in todo), strict=True):
+            if not analysis.indicators:
+                continue
+            text = current[original]
+            hits = [(h.start, h.end) for h in analysis.indicators]
+            current[original] = _mask_one(text, hits, engine.sentence_starts(text, analysis.lang))
+            again.append(original)
+        todo = again
+    return [current[t] for t in texts]
+
+
+class IndicatorSentenceMask(TransformerMixin, BaseEstimator):
+    """Hide the sentences that hold a rule-indicator hit from the model (text column of the frame).
+
+    adwatch's job-ad risk is ``1 - (1 - p)(1 - rule_risk)`` (:mod:`scoring.scorer`). If the model
+    read the indicator sentences too, appending "Applicants pay a registration fee." to an ad could
+    move its probability ``p`` down by more than ``rule_risk`` moves up, so an indicator could lower
+    the risk (a new user found exactly that). With this step first in the model's pipeline, at
+    training and at scoring, the model only reads the sentences no indicator fires in: appending a
+    sentence that holds an indicator leaves ``p`` unchanged and can only raise the risk. The rules
+    carry the stated signs (ILO, Employer Pays Principle, ...; ``config/indicators``); the model
+    carries the statistical signature of the rest of the wording.
+
+    Args:
+        enabled: if False the input passes through unchanged.
+        indicators_dir: folder of indicator YAML files (``None``: the settings' ``indicators_dir``).
+
+    Input: a 2-D ``object`` array (column 0 = text, other columns passed through) or a 1-D array /
+    list of texts. Output: the same shape, a copy, texts masked by :func:`mask_indicator_sentences`.
+    Stateless: :meth:`fit` only records ``n_features_in_``.
+    """
+
+    def __init__(self, enabled: bool = True, indicators_dir: str | None = None) -> None:
+        self.enabled = enabled
+        self.indicators_dir = indicators_dir
+
+    def fit(self, X: Any, y: Any = None) -> IndicatorSentenceMask:
+        """Nothing to learn. Returns ``self``."""
+        arr = np.asarray(X, dtype=object)
+        self.n_features_in_ = 1 if arr.ndim == 1 else int(arr.shape[1])
+        return self
+
+    def transform(self, X: Any) -> Any:
+        """Return ``X`` with the indicator sentences of its texts removed (a copy)."""
+        check_is_fitted(self, "n_features_in_")
+        if not self.enabled:
+            return X
+        arr = np.asarray(X, dtype=object)
+        out = arr.copy()
+        if out.ndim == 1:
+            out[:] = mask_indicator_sentences([str(t) for t in arr], self.indicators_dir)
+        else:
+            out[:, 0] = mask_indicator_sentences([str(t) for t in arr[:, 0]], self.indicators_dir)
+        return out
+
+    def __sklearn_tags__(self):  # type: ignore[no-untyped-def]
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = True
+        tags.input_tags.string = True
+        return tags
+
+
 # --------------------------------------------------------------------------- rule categories
 
 _CACHE: dict[tuple[str, str], tuple[str, ...]] = {}
@@ -178,17 +294,24 @@ def _engine(indicators_dir: str | None) -> Any:
     return default_engine(Path(indicators_dir) if indicators_dir else None)
 
 
+def _memoised(cache: dict[tuple[str, str], Any], texts: list[str], indicators_dir: str | None,
+              compute: Callable[[Any, list[str]], list[Any]]) -> list[Any]:
+    """``compute(engine, texts)`` per distinct text, memoised in ``cache`` by (indicators dir, text);
+    the cache is emptied when it would pass :data:`_CACHE_MAX` entries."""
+    key_dir = indicators_dir or ""
+    missing = [t for t in dict.fromkeys(texts) if (key_dir, t) not in cache]
+    if missing:
+        if len(cache) + len(missing) > _CACHE_MAX:
+            cache.clear()
+        for text, value in zip(missing, compute(_engine(indicators_dir), missing), strict=True):
+            cache[(key_dir, text)] = value
+    return [cache[(key_dir, t)] for t in texts]
+
+
 def _categories_of(texts: list[str], indicators_dir: str | None) -> list[tuple[str, ...]]:
     """Indicator categories (with repeats) per text for ad type ``job``, memoised per text."""
-    key_dir = indicators_dir or ""
-    missing = [t for t in dict.fromkeys(texts) if (key_dir, t) not in _CACHE]
-    if missing:
-        engine = _engine(indicators_dir)
-        if len(_CACHE) + len(missing) > _CACHE_MAX:
-            _CACHE.clear()
-        for text, analysis in zip(missing, engine.analyze_detailed((t, "job") for t in missing), strict=True):
-            _CACHE[(key_dir, text)] = tuple(sorted(h.category for h in analysis.indicators))
-    return [_CACHE[(key_dir, t)] for t in texts]
+    return _memoised(_CACHE, texts, indicators_dir, lambda engine, missing: [
+        tuple(sorted(h.category for h in a.indicators)) for a in engine.analyze_detailed((t, "job") for t in missing)])
 
 
 class RuleCategoryCounts(TransformerMixin, BaseEstimator):

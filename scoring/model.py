@@ -7,9 +7,10 @@ finding of trafficking. See ``models/<name>/card.md`` for intended and prohibite
 Input frame (built by :func:`ad_frame`): a 2-D ``object`` array, column 0 the cleaned ad text,
 columns 1.. the :data:`META_FIELDS` as strings (``"yes"``, ``"no"``, a lower-cased category,
 ``"none"`` when the source left it blank, ``"unknown"`` when the source does not have it:
-DIFrauD rows and most crawled ads). One ``Pipeline``: ``ColumnTransformer`` (word TF-IDF, char
-TF-IDF, one-hot metadata and/or rule-category counts, as the candidate picked by grouped CV uses
-them) -> classifier (linear, Naive Bayes, or the nearest-neighbour contrast
+DIFrauD rows and most crawled ads). One ``Pipeline``: identity-term filter (off by default) ->
+:class:`scoring.features.IndicatorSentenceMask` (sentences holding a rule indicator removed, so an
+added indicator never lowers the risk) -> ``ColumnTransformer`` (word TF-IDF and one-hot metadata;
+char TF-IDF and rule-category counts are available blocks no shipped candidate uses) -> classifier (linear, Naive Bayes, or the nearest-neighbour contrast
 :class:`scoring.similarity.TopKSimilarity`), wrapped in ``CalibratedClassifierCV`` (sigmoid, ``ensemble=False``) whose calibrator is
 fitted on out-of-fold scores from a grouped split, so it never sees scores of ads the scoring
 model trained on.
@@ -62,7 +63,11 @@ from scoring.datasets import (
 )
 from scoring.evaluate import MetricCI, paired_bootstrap_diff, pr_auc, summarise
 from scoring.extract import DATASET_CONTACT_TOKEN
-from scoring.features import IdentityTermFilter, RuleCategoryCounts
+from scoring.features import (
+    IdentityTermFilter,
+    IndicatorSentenceMask,
+    RuleCategoryCounts,
+)
 from scoring.similarity import TopKSimilarity
 
 __all__ = [
@@ -104,6 +109,7 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.calibration._SigmoidCalibration",
     "sklearn.model_selection._split.PredefinedSplit",
     "scoring.features.IdentityTermFilter",
+    "scoring.features.IndicatorSentenceMask",
     "scoring.features.RuleCategoryCounts",
     "scoring.similarity.TopKSimilarity",
     "scipy.sparse._csr.csr_matrix",
@@ -139,7 +145,9 @@ def clean_text(text: str) -> str:
     HTML entities are decoded, Unicode NFKC-normalised (no-break spaces become spaces), curly quotes
     and dashes made ASCII, sentences glued by stripped HTML split (``"team.We"`` -> ``"team. We"``),
     URLs, e-mails and phone numbers (>= 9 digits) replaced by ``urltoken``, ``emailtoken``,
-    ``phonetoken`` (EMSCAD's own ``#URL_<sha>#``-style masks too), whitespace collapsed. This mirrors
+    ``phonetoken`` (EMSCAD's own ``#URL_<sha>#``-style masks too), whitespace collapsed within each
+    line and blank lines dropped; line breaks are kept because they end sentences for
+    :class:`scoring.features.IndicatorSentenceMask` (the word features ignore them). This mirrors
     the cleaning DIFrauD applied to EMSCAD descriptions, so EMSCAD CSV rows and crawled ads look
     like the DIFrauD rows.
 
@@ -155,7 +163,7 @@ def clean_text(text: str) -> str:
     text = _EMAIL_RE.sub(" emailtoken ", text)
     text = _PHONE_RE.sub(_phone_token, text)
     text = _GLUED_RE.sub(r"\1 \2", text)
-    return " ".join(text.split())
+    return "\n".join(line for line in (" ".join(part.split()) for part in text.splitlines()) if line)
 
 
 def _present(value: object) -> str:
@@ -240,7 +248,7 @@ _META_COLUMNS = list(range(1, 1 + len(META_FIELDS)))
 RULES_WEIGHT = 0.3
 """Weight of the rule-category block (log1p counts, :class:`scoring.features.RuleCategoryCounts`); best
 of {0.1, 0.3, 1.0} in grouped CV on the shipped data (three fold seeds; 1.0 hurt, 0.1-0.3 helped
-slightly)."""
+slightly), measured before indicator sentences were masked; no candidate uses the block now."""
 
 BLOCK_WEIGHTS: dict[str, float] = {"word": 1.0, "word1": 1.0, "char": 0.35, "meta": 0.1, "rules": RULES_WEIGHT}
 """ColumnTransformer weights of the feature blocks. Each TF-IDF row has unit L2 norm; the metadata
@@ -308,6 +316,15 @@ def _lr(seed: int) -> LogisticRegression:
 def _candidates() -> list[_Candidate]:
     """The model families compared by grouped CV (the first is the plain baseline).
 
+    Every candidate but the baseline reads the ad through
+    :class:`~scoring.features.IndicatorSentenceMask`: sentences holding a rule indicator are removed
+    first, so an added indicator can never lower the risk (see :mod:`scoring.scorer`). Rule-category
+    counts (``"rules"`` block) were a feature before that; on masked text they are all zero, and
+    without masking they changed kNN PR-AUC by 0.003, so no candidate uses them now. Masking cost
+    the kNN model 0.008 mean PR-AUC over fold seeds 0-4 (0.387 vs 0.395), within noise; it did not
+    change the SVM (0.325 vs 0.318) or the LR baseline. The figures below were measured before
+    masking, with the rules block, under the candidates' former ``*_rules`` names.
+
     Left out after grouped CV on the shipped data (three fold seeds, mean OOF PR-AUC against 0.34 for
     word TF-IDF + metadata LR): char_wb 3-5-gram TF-IDF added at weight 0.35 (0.33) or 1.0 (0.29),
     char n-grams alone (0.22), style features such as length and capitals (0.20-0.24), NB-SVM
@@ -329,35 +346,31 @@ def _candidates() -> list[_Candidate]:
     return [
         _Candidate(
             "baseline_tfidf_lr", ("plain",), lambda seed: LogisticRegression(max_iter=1000),
-            "plain TfidfVectorizer() + LogisticRegression(), library defaults",
+            "plain TfidfVectorizer() + LogisticRegression(), library defaults, whole text",
         ),
         _Candidate(
             "lr_word_meta", ("word", "meta"), _lr,
             "word 1-2-gram TF-IDF + one-hot metadata (x0.1), LogisticRegression(C=30, balanced)",
         ),
         _Candidate(
-            "lr_word_meta_rules", ("word", "meta", "rules"), _lr,
-            "word 1-2-gram TF-IDF + metadata (x0.1) + rule-category counts (x0.3), LogisticRegression(C=30, balanced)",
+            "lr_word1_meta", ("word1", "meta"), _lr,
+            "word unigram TF-IDF + metadata (x0.1), LogisticRegression(C=30, balanced)",
         ),
         _Candidate(
-            "lr_word1_meta_rules", ("word1", "meta", "rules"), _lr,
-            "word unigram TF-IDF + metadata (x0.1) + rule-category counts (x0.3), LogisticRegression(C=30, balanced)",
-        ),
-        _Candidate(
-            "svm_word_meta_rules", ("word", "meta", "rules"),
+            "svm_word_meta", ("word", "meta"),
             lambda seed: LinearSVC(C=1.0, class_weight="balanced", random_state=seed),
-            "word TF-IDF + metadata (x0.1) + rule counts (x0.3), LinearSVC(C=1, balanced)",
+            "word TF-IDF + metadata (x0.1), LinearSVC(C=1, balanced)",
         ),
         _Candidate(
-            "knn_word_meta_rules", ("word", "meta", "rules"),
+            "knn_word_meta", ("word", "meta"),
             lambda seed: TopKSimilarity(k_pos=3, k_neg=10),
-            "word TF-IDF + metadata (x0.1) + rule counts (x0.3), TopKSimilarity(k_pos=3, k_neg=10): "
-            "mean cosine similarity to the 3 nearest fraudulent training ads minus to the 10 nearest legitimate ones",
+            "word TF-IDF + metadata (x0.1), TopKSimilarity(k_pos=3, k_neg=10): mean cosine similarity "
+            "to the 3 nearest fraudulent training ads minus to the 10 nearest legitimate ones",
         ),
         _Candidate(
-            "cnb_word_meta_rules", ("word", "meta", "rules"),
+            "cnb_word_meta", ("word", "meta"),
             lambda seed: ComplementNB(alpha=0.01),
-            "word TF-IDF + metadata (x0.1) + rule counts (x0.3), ComplementNB(alpha=0.01)",
+            "word TF-IDF + metadata (x0.1), ComplementNB(alpha=0.01)",
         ),
     ]
 
@@ -369,6 +382,7 @@ def _pipeline(cand: _Candidate, seed: int, exclude_identity_terms: bool = False)
         features = _features(cand.blocks)
     return Pipeline([
         ("identity", IdentityTermFilter(enabled=exclude_identity_terms)),
+        ("mask", IndicatorSentenceMask(enabled=cand.blocks != ("plain",))),
         ("features", features),
         ("clf", cand.make_clf(seed)),
     ])
@@ -488,19 +502,41 @@ def _fold_ids(y: NDArray[np.int_], groups: Sequence[str], n_splits: int, seed: i
     return fold
 
 
+MIN_TRAIN_CHARS = 20
+"""Ads with fewer characters of text left after :class:`~scoring.features.IndicatorSentenceMask`
+are not used to train the masked candidates (they are still scored). In grouped CV on the shipped
+data, 4 legitimate ads were masked down to (almost) nothing; as metadata-only rows they sat near a
+great many ads and cost the kNN model 0.09 PR-AUC (mean of fold seeds 0-4: 0.302 with them, 0.387
+without, 0.395 with no masking)."""
+
+
+def _trainable(masked: NDArray[np.object_]) -> NDArray[np.bool_]:
+    """Rows of a masked frame with at least :data:`MIN_TRAIN_CHARS` characters of text."""
+    return np.array([len(str(t).strip()) >= MIN_TRAIN_CHARS for t in masked[:, 0]], dtype=bool)
+
+
 def _oof_scores(
     cands: Sequence[_Candidate], X: NDArray[np.object_], y: NDArray[np.int_], folds: NDArray[np.int_],
     seed: int, say: Callable[[str], None] | None,
 ) -> dict[str, NDArray[np.float64]]:
-    """Out-of-fold decision scores of each candidate; feature blocks are fitted once per fold."""
+    """Out-of-fold decision scores of each candidate; feature blocks are fitted once per fold.
+
+    ``X`` is the frame after the identity filter. The plain baseline reads it as it is and trains
+    on every training-fold row; the other candidates read it through
+    :class:`~scoring.features.IndicatorSentenceMask`, as their pipelines do, and train only on rows
+    :func:`_trainable` keeps (every held-out row is scored either way).
+    """
     oof: dict[str, NDArray[np.float64]] = {c.name: np.zeros(y.size) for c in cands}
     needed = sorted({b for c in cands for b in c.blocks if b != "plain"}, key=list(_BLOCKS).index)
+    masked = IndicatorSentenceMask().fit(X).transform(X) if needed else X
+    keep = _trainable(masked)
     for k in range(int(folds.max()) + 1):
         tr, te = np.flatnonzero(folds != k), np.flatnonzero(folds == k)
         if needed:
+            tr_kept = np.flatnonzero((folds != k) & keep)
             full = _features(needed)
-            Xtr_all = sp.csr_matrix(full.fit_transform(X[tr]))
-            Xte_all = sp.csr_matrix(full.transform(X[te]))
+            Xtr_all = sp.csr_matrix(full.fit_transform(masked[tr_kept]))
+            Xte_all = sp.csr_matrix(full.transform(masked[te]))
             slices = full.output_indices_
         for cand in cands:
             if cand.blocks == ("plain",):
@@ -510,7 +546,7 @@ def _oof_scores(
             # The cached blocks carry BLOCK_WEIGHTS already (full uses the same weights), so slicing
             # gives exactly what _pipeline(cand) would compute on this fold.
             cols = np.concatenate([np.arange(slices[b].start, slices[b].stop) for b in cand.blocks])
-            clf = cand.make_clf(seed).fit(Xtr_all[:, cols], y[tr])
+            clf = cand.make_clf(seed).fit(Xtr_all[:, cols], y[tr_kept])
             oof[cand.name][te] = _scores(clf, Xte_all[:, cols])
         if say is not None:
             say(f"fold {k + 1}: {te.size} held-out ads, {int(y[te].sum())} fraudulent")
@@ -655,7 +691,12 @@ def train_model(
         _pipeline(chosen, seed, exclude_identity_terms), method="sigmoid", cv=PredefinedSplit(folds),
         ensemble=False,
     )
-    estimator.fit(X_raw, y)
+    if chosen.blocks == ("plain",):
+        fit_rows = np.ones(y.size, dtype=bool)
+    else:
+        fit_rows = _trainable(IndicatorSentenceMask().fit(X).transform(X))
+    estimator.cv = PredefinedSplit(folds[fit_rows])
+    estimator.fit(X_raw[fit_rows], y[fit_rows])
     _compact_vocabularies(estimator)
     say("fitted the selected model on all ads and its sigmoid calibrator on out-of-fold scores")
 
@@ -666,6 +707,7 @@ def train_model(
         entry["fraudulent"] += r.label
     data = {
         "rows": int(y.size),
+        "not_trained_on": int((~fit_rows).sum()),
         "fraudulent": int(y.sum()),
         "groups": len(set(groups)),
         "fraudulent_groups": len({g for g, label in zip(groups, y, strict=True) if label == 1}),
@@ -1015,8 +1057,17 @@ def _card(model: TrainedModel, name: str) -> str:
         "",
         f"Selected: **{model.selected}**: {model.candidates[model.selected]['description']}; sigmoid-calibrated",
         "with `CalibratedClassifierCV(method=\"sigmoid\", cv=PredefinedSplit(grouped folds), ensemble=False)`:",
-        "the calibrator is fitted on out-of-fold scores, the classifier on all ads.",
-        f"Seed {model.seed}; training is deterministic.",
+        "the calibrator is fitted on out-of-fold scores, the classifier on all the ads it trains on.",
+        f"Seed {model.seed}; training is deterministic and does not depend on the order of the input files.",
+        "",
+        "What the model reads: every candidate but the baseline first removes each sentence in which a rule",
+        "indicator fires (`scoring.features.IndicatorSentenceMask`, the same rule engine and lexicons as",
+        "the scorer), at training and at scoring. The rules carry the stated signs (fees, documents, work",
+        "abroad, ...) into the risk with their published weights; the model learns the signature of the",
+        "rest of the wording and the metadata. "
+        + (f"{model.data['not_trained_on']} ad(s) with under {MIN_TRAIN_CHARS} characters of text left after "
+           "masking were not trained on (they were still scored in CV)."
+           if model.data.get("not_trained_on") else ""),
         *_similarity_lines(model),
         "",
         "## Evaluation (grouped cross-validation, out of fold)",
@@ -1081,9 +1132,11 @@ def _card(model: TrainedModel, name: str) -> str:
         "- **Job ads**: `risk = 1 - (1 - p) * (1 - rule_risk)`, where `p` is this model's calibrated",
         "  probability and `rule_risk = 1 - prod_c (1 - w_c)` over the rule-indicator categories found",
         "  (`w_c` = the strongest weight in category `c`, from `config/indicators/*.yml`). The combination is",
-        "  monotone: a strong indicator such as `document_request` or `recruitment_fee` never lowers the risk,",
-        "  and a higher `p` never lowers it (`scoring/scorer.py`). Bands low/medium/high use the thresholds",
-        "  in `AppSettings.bands`.",
+        "  monotone in `p` and in the indicators (`scoring/scorer.py`). The model never reads a sentence that",
+        "  holds an indicator (`scoring.features.IndicatorSentenceMask`), so adding a sentence with an",
+        "  indicator such as `document_request` or `recruitment_fee` to a job ad leaves `p` unchanged and can",
+        "  only raise the risk (`tests/model/test_monotone_risk.py`). Other edits to the wording move `p`",
+        "  either way. Bands low/medium/high use the thresholds in `AppSettings.bands`.",
         "- **Escort and other ads**: `risk = rule_risk`, an indicator-based score. No public labelled escort",
         "  ads exist, so this score is **not calibrated** and is not a probability; this model is not used.",
         "",
@@ -1141,9 +1194,9 @@ def _similarity_lines(model: TrainedModel) -> list[str]:
         ),
         "",
         (
-            "What the artifact holds: the normalised feature rows of **every training ad** (word 1-2-gram TF-IDF "
-            "of the cleaned text, with URLs, e-mail addresses and phone numbers replaced by tokens before any "
-            "feature is computed, plus metadata and rule counts). Word pairs of the training ads can be read "
+            "What the artifact holds: the normalised feature rows of **every ad it was trained on** (word 1-2-gram TF-IDF "
+            "of the cleaned, masked text, with URLs, e-mail addresses and phone numbers replaced by tokens before "
+            "any feature is computed, plus metadata). Word pairs of the training ads can be read "
             "back from it, so share the artifact only as widely as its training data may be shared. A model "
             "trained with `--from-db` on analysts' decisions holds the crawled ads' wording and must be kept "
             "like the database itself."
@@ -1348,7 +1401,7 @@ def train_cli(
     if exclude and data:
         model.inputs.append({"path": _display_path(exclude), "sha256": file_sha256(Path(exclude)), "role": "exclude"})
     model.inputs.extend(dict(i) for i in extra_inputs)
-    if "rules" in model.selected.split("_"):  # the selected model reads rule-category counts
+    if model.selected != model.baseline:  # the selected model masks indicator sentences (and may count them)
         from config.settings import get_settings
 
         for yml in sorted(Path(get_settings().indicators_dir).glob("*.en.yml")):  # the lexicons RuleEngine(lang="en") reads

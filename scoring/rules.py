@@ -243,6 +243,19 @@ class RuleEngine:
         """:meth:`analyze_detailed` for a single text."""
         return next(self.analyze_detailed([(text, ad_type, lang)], region))
 
+    def sentence_starts(self, text: str, lang: str | None = None) -> list[int]:
+        """Start offsets of the sentences of ``text`` (the first is 0), as the indicator matchers
+        split it: no negation window, suppressor or token pattern looks past a sentence, so a hit
+        always lies inside one (see :meth:`scoring.segments.SentenceSelector.sentences`).
+
+        Args:
+            text: the text.
+            lang: ISO 639-1 code of its lexicon (default, or one without files: the main language).
+        """
+        code = lang if lang in self.languages else self.lang
+        self._pipe(code)
+        return self._selectors[code].sentences(text)
+
     def infer_ad_type(self, text: str, lang: str | None = None) -> str:
         """``"job"``, ``"escort"`` or ``"other"`` for ``text`` by the cue lexicon in ``common.<lang>.yml``.
 

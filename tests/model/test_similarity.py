@@ -99,10 +99,12 @@ def test_shipped_model_explanations_sum_to_its_score() -> None:
     pipe = shipped.estimator.calibrated_classifiers_[0].estimator
     if not isinstance(pipe[-1], TopKSimilarity):
         pytest.fail(f"shipped model {shipped.version} is not the TopKSimilarity candidate; update this test")
-    text = ("Work from home as a data entry clerk, $600 weekly, no experience needed. Send a copy of your "
-            "passport to hr@example.org to start today.")
+    text = ("Work from home as a data entry clerk. Weekly pay, flexible hours, start today. Send a copy of "
+            "your passport to hr@example.org.")
     rows = pipe[:-1].transform(ad_frame([text]))
     score = pipe[-1].decision_function(rows)[0]
     terms = shipped.explain(text, k=100_000)
     assert sum(w for _, w in terms) == pytest.approx(score, abs=1e-5)
-    assert terms[0][1] > 0  # the strongest term of this scam-like ad pushes the risk up
+    assert terms[0] == ("word:entry clerk", pytest.approx(0.0337, abs=1e-4))  # pushes the risk up
+    # the passport sentence holds an indicator: the model never reads it (IndicatorSentenceMask)
+    assert not any("passport" in f or "copy" in f for f, _ in terms)
