@@ -102,9 +102,9 @@ def mentioned_groups(text: str, lexicon: IdentityLexicon | None = None) -> dict[
     def inside(m: re.Match[str], spans: list[tuple[int, int]]) -> bool:
         return any(s <= m.start(1) and m.end(1) <= e for s, e in spans)
 
-    nat_matches = [m for m in nat_re.finditer(text) if not inside(m, lang_spans)]
-    out["nationality"] = {canon(m.group(1)) for m in nat_matches}
-    nat_spans = [m.span(1) for m in nat_re.finditer(text)]
+    nat_matches = list(nat_re.finditer(text))
+    out["nationality"] = {canon(m.group(1)) for m in nat_matches if not inside(m, lang_spans)}
+    nat_spans = [m.span(1) for m in nat_matches]
     out["ethnicity"] = {  # "African" inside "South African" is the nationality, not another mention
         canon(m.group(1)) for m in eth_re.finditer(text)
         if not inside(m, nat_spans) and not inside(m, lang_spans)

@@ -1,9 +1,5 @@
 """Feature transformers of the job-ad risk model that scikit-learn does not provide.
 
-* :class:`RuleCategoryCounts`: the rule engine's indicator categories (``scoring.rules.RuleEngine``,
-  lexicons in ``config/indicators/*.yml``) counted per ad, as ``log1p`` counts, one column per
-  category. This puts the stated signs (ILO forced-labour indicators, Employer Pays Principle, ...)
-  into the model beside the words.
 * :class:`IdentityTermFilter`: removes mentions of nationalities and ethnicities (the DIG lexicons in
   ``data/memex-dig-lexicons``) from the ad text before any other feature sees it, so the model
   cannot use them (Hundman et al., "Always Lurking: Understanding and Mitigating Bias in Online
@@ -15,24 +11,23 @@
 * :func:`identity_lexicon`: the nationality and ethnicity terms, shared with :mod:`scoring.bias`.
 
 Both transformers take the model's input frame (:func:`scoring.model.ad_frame`: a 2-D ``object``
-array whose column 0 is the cleaned text) or, for :class:`RuleCategoryCounts`, a 1-D array of
-texts, and keep only plain parameters and fitted lists, so skops can store them.
+array whose column 0 is the cleaned text) or a 1-D array of texts, and keep only plain parameters
+and fitted lists, so skops can store them. (A former ``RuleCategoryCounts`` feature block counted
+the indicator categories; once indicator sentences are masked those counts are all zero, so it was
+removed.)
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
-from numpy.typing import NDArray
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
@@ -40,7 +35,6 @@ __all__ = [
     "IdentityLexicon",
     "IdentityTermFilter",
     "IndicatorSentenceMask",
-    "RuleCategoryCounts",
     "default_lexicon_dir",
     "identity_lexicon",
     "mask_indicator_sentences",
@@ -209,7 +203,14 @@ def mask_indicator_sentences(texts: list[str], indicators_dir: str | None = None
     Returns:
         n masked texts, in order (a text without hits is returned unchanged).
     """
-    return _memoised(_MASK_CACHE, texts, indicators_dir, _mask_all)
+    key_dir = indicators_dir or ""
+    missing = [t for t in dict.fromkeys(texts) if (key_dir, t) not in _MASK_CACHE]
+    if missing:
+        if len(_MASK_CACHE) + len(missing) > _CACHE_MAX:
+            _MASK_CACHE.clear()
+        for text, masked in zip(missing, _mask_all(_engine(indicators_dir), missing), strict=True):
+            _MASK_CACHE[(key_dir, text)] = masked
+    return [_MASK_CACHE[(key_dir, t)] for t in texts]
 
 
 def _mask_all(engine: Any, texts: list[str]) -> list[str]:
@@ -282,99 +283,13 @@ class IndicatorSentenceMask(TransformerMixin, BaseEstimator):
         return tags
 
 
-# --------------------------------------------------------------------------- rule categories
+# --------------------------------------------------------------------------- rule engine
 
-_CACHE: dict[tuple[str, str], tuple[str, ...]] = {}
 _CACHE_MAX = 100_000
+"""Most texts memoised by :func:`mask_indicator_sentences`; the cache is emptied beyond this."""
 
 
 def _engine(indicators_dir: str | None) -> Any:
     from scoring.rules import default_engine
 
     return default_engine(Path(indicators_dir) if indicators_dir else None)
-
-
-def _memoised(cache: dict[tuple[str, str], Any], texts: list[str], indicators_dir: str | None,
-              compute: Callable[[Any, list[str]], list[Any]]) -> list[Any]:
-    """``compute(engine, texts)`` per distinct text, memoised in ``cache`` by (indicators dir, text);
-    the cache is emptied when it would pass :data:`_CACHE_MAX` entries."""
-    key_dir = indicators_dir or ""
-    missing = [t for t in dict.fromkeys(texts) if (key_dir, t) not in cache]
-    if missing:
-        if len(cache) + len(missing) > _CACHE_MAX:
-            cache.clear()
-        for text, value in zip(missing, compute(_engine(indicators_dir), missing), strict=True):
-            cache[(key_dir, text)] = value
-    return [cache[(key_dir, t)] for t in texts]
-
-
-def _categories_of(texts: list[str], indicators_dir: str | None) -> list[tuple[str, ...]]:
-    """Indicator categories (with repeats) per text for ad type ``job``, memoised per text."""
-    return _memoised(_CACHE, texts, indicators_dir, lambda engine, missing: [
-        tuple(sorted(h.category for h in a.indicators)) for a in engine.analyze_detailed((t, "job") for t in missing)])
-
-
-class RuleCategoryCounts(TransformerMixin, BaseEstimator):
-    """Counts of the rule engine's indicator categories per ad, ``log1p``-scaled, as a sparse matrix.
-
-    The rule engine (:class:`scoring.rules.RuleEngine`, ad type ``"job"``) runs once per distinct
-    text per process; results are memoised, so the folds of a cross-validation share them.
-
-    Args:
-        indicators_dir: folder of indicator YAML files (``None``: the settings' ``indicators_dir``).
-        column: the column of a 2-D input that holds the text (ignored for 1-D input).
-
-    Fitted attributes:
-        categories_: sorted list of the job-ad indicator categories of the rule engine at fit time
-            (one output column each; categories added to the YAML later are ignored until refit).
-        n_features_in_: 1 (one text column) or the frame's width.
-
-    Input: a 2-D ``object`` array (text in ``column``) or a 1-D array / list of str, n rows.
-    Output: ``scipy.sparse.csr_matrix`` float32 of shape (n, len(categories_)).
-    """
-
-    def __init__(self, indicators_dir: str | None = None, column: int = 0) -> None:
-        self.indicators_dir = indicators_dir
-        self.column = column
-
-    def _texts(self, X: Any) -> list[str]:
-        arr = np.asarray(X, dtype=object)
-        if arr.ndim == 2:
-            arr = arr[:, self.column]
-        elif arr.ndim != 1:
-            raise ValueError(f"expected 1-D texts or a 2-D frame, got {arr.ndim}-D input")
-        return [str(t) for t in arr]
-
-    def fit(self, X: Any, y: Any = None) -> RuleCategoryCounts:
-        """Record the rule engine's job-ad categories. Returns ``self``."""
-        arr = np.asarray(X, dtype=object)
-        self.n_features_in_ = 1 if arr.ndim == 1 else int(arr.shape[1])
-        engine = _engine(self.indicators_dir)
-        cats = {info["category"] for info in engine.indicator_catalog().values() if "job" in info["ad_types"]}
-        self.categories_ = sorted(cats)
-        return self
-
-    def transform(self, X: Any) -> sp.csr_matrix:
-        """Return the (n, len(categories_)) ``log1p`` count matrix."""
-        check_is_fitted(self, "categories_")
-        texts = self._texts(X)
-        index = {c: j for j, c in enumerate(self.categories_)}
-        rows: list[int] = []
-        cols: list[int] = []
-        vals: list[float] = []
-        for i, cats in enumerate(_categories_of(texts, self.indicators_dir)):
-            counts: dict[int, int] = {}
-            for c in cats:
-                if c in index:
-                    counts[index[c]] = counts.get(index[c], 0) + 1
-            for j, n in sorted(counts.items()):
-                rows.append(i)
-                cols.append(j)
-                vals.append(math.log1p(n))
-        data: NDArray[np.float32] = np.asarray(vals, dtype=np.float32)
-        return sp.csr_matrix((data, (rows, cols)), shape=(len(texts), len(self.categories_)), dtype=np.float32)
-
-    def get_feature_names_out(self, input_features: Any = None) -> NDArray[np.object_]:
-        """``["<category>", ...]`` in column order."""
-        check_is_fitted(self, "categories_")
-        return np.asarray(self.categories_, dtype=object)

@@ -10,7 +10,7 @@ columns 1.. the :data:`META_FIELDS` as strings (``"yes"``, ``"no"``, a lower-cas
 DIFrauD rows and most crawled ads). One ``Pipeline``: identity-term filter (off by default) ->
 :class:`scoring.features.IndicatorSentenceMask` (sentences holding a rule indicator removed, so an
 added indicator never lowers the risk) -> ``ColumnTransformer`` (word TF-IDF and one-hot metadata;
-char TF-IDF and rule-category counts are available blocks no shipped candidate uses) -> classifier (linear, Naive Bayes, or the nearest-neighbour contrast
+char TF-IDF is an available block no shipped candidate uses) -> classifier (linear, Naive Bayes, or the nearest-neighbour contrast
 :class:`scoring.similarity.TopKSimilarity`), wrapped in ``CalibratedClassifierCV`` (sigmoid, ``ensemble=False``) whose calibrator is
 fitted on out-of-fold scores from a grouped split, so it never sees scores of ads the scoring
 model trained on.
@@ -66,7 +66,6 @@ from scoring.extract import DATASET_CONTACT_TOKEN
 from scoring.features import (
     IdentityTermFilter,
     IndicatorSentenceMask,
-    RuleCategoryCounts,
 )
 from scoring.similarity import TopKSimilarity
 
@@ -110,7 +109,6 @@ TRUSTED_TYPES: tuple[str, ...] = (
     "sklearn.model_selection._split.PredefinedSplit",
     "scoring.features.IdentityTermFilter",
     "scoring.features.IndicatorSentenceMask",
-    "scoring.features.RuleCategoryCounts",
     "scoring.similarity.TopKSimilarity",
     "scipy.sparse._csr.csr_matrix",
 )
@@ -245,12 +243,7 @@ def ad_frame(texts: Sequence[str], metadata: Sequence[dict[str, Any] | None] | N
 _META_COLUMNS = list(range(1, 1 + len(META_FIELDS)))
 
 
-RULES_WEIGHT = 0.3
-"""Weight of the rule-category block (log1p counts, :class:`scoring.features.RuleCategoryCounts`); best
-of {0.1, 0.3, 1.0} in grouped CV on the shipped data (three fold seeds; 1.0 hurt, 0.1-0.3 helped
-slightly), measured before indicator sentences were masked; no candidate uses the block now."""
-
-BLOCK_WEIGHTS: dict[str, float] = {"word": 1.0, "word1": 1.0, "char": 0.35, "meta": 0.1, "rules": RULES_WEIGHT}
+BLOCK_WEIGHTS: dict[str, float] = {"word": 1.0, "word1": 1.0, "char": 0.35, "meta": 0.1}
 """ColumnTransformer weights of the feature blocks. Each TF-IDF row has unit L2 norm; the metadata
 one-hot row has norm sqrt(8), so it is scaled down. 0.1 (metadata) and 0.35 (char) were the best of
 {0.1, 0.2, 1.0} and {0.2, 0.35, 0.5} in grouped CV on the shipped data (three fold seeds)."""
@@ -289,7 +282,6 @@ _BLOCKS: dict[str, Callable[[], Any]] = {
     "word1": _word1_tfidf,
     "char": _char_tfidf,
     "meta": _meta_onehot,
-    "rules": RuleCategoryCounts,
 }
 
 
@@ -319,8 +311,8 @@ def _candidates() -> list[_Candidate]:
     Every candidate but the baseline reads the ad through
     :class:`~scoring.features.IndicatorSentenceMask`: sentences holding a rule indicator are removed
     first, so an added indicator can never lower the risk (see :mod:`scoring.scorer`). Rule-category
-    counts (``"rules"`` block) were a feature before that; on masked text they are all zero, and
-    without masking they changed kNN PR-AUC by 0.003, so no candidate uses them now. Masking cost
+    counts (a ``"rules"`` block, log1p counts at weight 0.3) were a feature before that; on masked
+    text they are all zero, and without masking they changed kNN PR-AUC by 0.003, so they were removed. Masking cost
     the kNN model 0.008 mean PR-AUC over fold seeds 0-4 (0.387 vs 0.395), within noise; it did not
     change the SVM (0.325 vs 0.318) or the LR baseline. The figures below were measured before
     masking, with the rules block, under the candidates' former ``*_rules`` names.
@@ -1038,7 +1030,7 @@ def _card(model: TrainedModel, name: str) -> str:
             lines.append(f"| `{inp['path']}` | ids dropped before combining | `{inp['sha256']}` | - | - |")
             continue
         if inp.get("role") == "indicators":
-            lines.append(f"| `{inp['path']}` | rule lexicon (rule-category features) | `{inp['sha256']}` | - | - |")
+            lines.append(f"| `{inp['path']}` | rule lexicon (decides the sentences the model skips) | `{inp['sha256']}` | - | - |")
             continue
         if inp.get("role") == "database":
             lines.append(f"| `{inp['path']}` | analyst decisions (job ads) | labels `{inp['sha256']}` | "
@@ -1401,7 +1393,7 @@ def train_cli(
     if exclude and data:
         model.inputs.append({"path": _display_path(exclude), "sha256": file_sha256(Path(exclude)), "role": "exclude"})
     model.inputs.extend(dict(i) for i in extra_inputs)
-    if model.selected != model.baseline:  # the selected model masks indicator sentences (and may count them)
+    if model.selected != model.baseline:  # the selected model masks the sentences these lexicons fire in
         from config.settings import get_settings
 
         for yml in sorted(Path(get_settings().indicators_dir).glob("*.en.yml")):  # the lexicons RuleEngine(lang="en") reads

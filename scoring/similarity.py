@@ -34,8 +34,8 @@ __all__ = ["TopKSimilarity"]
 _BATCH = 32
 """Rows searched at once. Each batch is densified to n_features x 32 float32 (5 MB for the
 shipped 40,000 features) and multiplied by the sparse training rows: for batches of 1-128 ads that
-was 1.5-4x faster than a sparse-sparse product, whose result is dense anyway (the metadata and
-rule blocks make almost every pair of ads share a feature)."""
+was 1.5-4x faster than a sparse-sparse product, whose result is dense anyway (the metadata block
+makes almost every pair of ads share a feature)."""
 
 
 class TopKSimilarity(ClassifierMixin, BaseEstimator):

@@ -23,7 +23,7 @@ from scoring.bias import bias_report as compute_bias
 from scoring.bias import mentioned_groups
 from scoring.datasets import LabelledAd, load_labelled
 from scoring.evaluate import f1_best, recall_at_precision, report
-from scoring.features import IdentityTermFilter, RuleCategoryCounts
+from scoring.features import IdentityTermFilter, IndicatorSentenceMask
 from scoring.model import TrainedModel, ad_frame, save_model, train_model
 from scoring.rules import default_engine
 from scoring.scorer import combine, rule_risk
@@ -43,22 +43,20 @@ TEXTS = [
 # ---------------------------------------------------------------- features
 
 
-def test_rule_category_counts_match_the_rule_engine_and_are_deterministic() -> None:
+def test_indicator_sentence_mask_leaves_no_hit_and_keeps_the_other_sentences() -> None:
     frame = ad_frame(TEXTS)
-    rc = RuleCategoryCounts().fit(frame)
-    out = rc.transform(frame)
-    assert out.shape == (3, len(rc.categories_)) and out.dtype == np.float32
-    assert rc.categories_ == sorted(rc.categories_) and len(rc.categories_) >= 5
-    expected = np.zeros(out.shape)
-    for i, analysis in enumerate(default_engine().analyze_detailed((t, "job") for t in frame[:, 0])):
-        for h in analysis.indicators:
-            expected[i, rc.categories_.index(h.category)] += 1
-    np.testing.assert_allclose(out.toarray(), np.log1p(expected), rtol=1e-6)
-    assert expected.sum() > 0
-    np.testing.assert_array_equal(rc.transform(frame).toarray(), out.toarray())
-    # 1-D input (a ColumnTransformer column) gives the same matrix
-    np.testing.assert_array_equal(RuleCategoryCounts().fit(frame[:, 0]).transform(frame[:, 0]).toarray(), out.toarray())
-    assert list(rc.get_feature_names_out()) == rc.categories_
+    mask = IndicatorSentenceMask().fit(frame)
+    out = mask.transform(frame)
+    assert out.shape == frame.shape and out is not frame
+    np.testing.assert_array_equal(out[:, 1:], frame[:, 1:])  # metadata untouched
+    # text 0: the fee sentence goes; text 1 holds no indicator; every sentence of text 2 holds one
+    assert [t.strip() for t in out[:, 0]] == ["Earn $900 weekly from home!", TEXTS[1], ""]
+    engine = default_engine()
+    assert sum(len(a.indicators) for a in engine.analyze_detailed((t, "job") for t in frame[:, 0])) >= 5
+    assert all(not a.indicators for a in engine.analyze_detailed((t, "job") for t in out[:, 0]))
+    # 1-D input gives the same texts; disabled passes the input through
+    assert list(mask.transform(frame[:, 0])) == list(out[:, 0])
+    assert IndicatorSentenceMask(enabled=False).fit(frame).transform(frame) is frame
 
 
 def test_identity_filter_removes_nationality_and_ethnicity_terms() -> None:

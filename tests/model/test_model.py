@@ -90,7 +90,7 @@ def test_explain_returns_k_weighted_features(model: JobRiskModel) -> None:
     top = model.explain(SCAM, {"has_company_logo": False}, k=5)
     assert len(top) == 5
     assert all(isinstance(f, str) and isinstance(w, float) for f, w in top)
-    assert all(f.split(":", 1)[0] in ("word", "word1", "char", "meta", "rules") for f, _ in top)
+    assert all(f.split(":", 1)[0] in ("word", "word1", "char", "meta") for f, _ in top)
     weights = [abs(w) for _, w in top]
     assert weights == sorted(weights, reverse=True) and weights[0] > 0
     assert len(model.explain(SCAM, k=3)) == 3
