@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-MODEL_NAME := job-risk-0.3.0
+MODEL_NAME := job-risk-0.4.0
 MODEL  := models/$(MODEL_NAME)/model.skops
 
 .PHONY: install demo test model bench clean help
@@ -25,7 +25,15 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-$(MODEL): $(STAMP) data/difraud-job-scams/job_scams_validation.jsonl data/emscad-fj-small/fj_small.csv
+# Everything the trained model depends on: its data, the code that reads and features it, and the
+# indicator lexicons whose matched words the model skips (scoring.features.IndicatorMask).
+MODEL_INPUTS := data/difraud-job-scams/job_scams_validation.jsonl data/emscad-fj-small/fj_small.csv \
+	data/emscad-fj-small/fj_small_overlap_with_difraud.csv \
+	$(wildcard config/indicators/*.en.yml) \
+	$(addprefix scoring/,model.py features.py similarity.py datasets.py evaluate.py rules.py \
+		indicators.py segments.py normalize.py langid.py)
+
+$(MODEL): $(STAMP) $(MODEL_INPUTS)
 	$(BIN)/adwatch train --out models --name $(MODEL_NAME) --cv-repeats 5 \
 		--data data/difraud-job-scams/job_scams_validation.jsonl data/emscad-fj-small/fj_small.csv \
 		--exclude data/emscad-fj-small/fj_small_overlap_with_difraud.csv

@@ -212,7 +212,7 @@ def train(
     from_db: Annotated[bool, typer.Option("--from-db", help="Also train on analysts' decisions in the database (--db): job ads confirmed or escalated = 1, dismissed = 0; one vote per reviewer (their latest), majority wins, ties dropped and counted; needs_info and undone decisions do not vote.")] = False,
     db: Annotated[str | None, typer.Option("--db", help="Database URL for --from-db (default: ADWATCH_DATABASE_URL or sqlite:///./adwatch.db).")] = None,
     out: Annotated[Path, typer.Option("--out", help="Folder that receives <name>/.")] = Path("models"),
-    name: Annotated[str, typer.Option("--name", help="Model folder name, <name>-<version>.")] = "job-risk-0.3.0",
+    name: Annotated[str, typer.Option("--name", help="Model folder name, <name>-<version>.")] = "job-risk-0.4.0",
     exclude: Annotated[Path | None, typer.Option("--exclude", help="CSV of EMSCAD job_ids to drop from the files (e.g. overlap with another set).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     cv_repeats: Annotated[int, typer.Option("--cv-repeats", min=1, help="Fold assignments to cross-validate (fold seeds SEED..SEED+N-1); the first picks the model, all give each candidate's mean and range in the card.")] = 5,

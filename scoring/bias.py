@@ -14,12 +14,21 @@ Groups come from the DIG lexicons (USC ISI, ``data/memex-dig-lexicons``, via
   ``ethnicity-nationality-reference.json`` that is not a nationality (``"Asian"``, ``"Latina"``);
 * ``language``: a nationality adjective or ethnicity term used as a language: followed by
   ``speaking``, ``speaker(s)``, ``language(s)``, ``skills``, ``proficiency``, ``fluency``,
-  ``translator`` or ``teacher``, or preceded by ``speak(s)``, ``fluent (in)``, ``fluency in``,
-  ``proficient in``, ``proficiency in``, ``knowledge of``, ``command of``, ``native``,
-  ``bilingual``, ``written``, ``spoken``, ``good``, ``excellent`` or ``business``
-  (``"Spanish-speaking"``, ``"fluent English"``, ``"excellent written English"``). A mention used
+  ``translator``, ``teacher``, ``communication``, ``writing``, ``level`` or ``(as a) mother
+  tongue``, or preceded by ``speak(s)``, ``fluent (in)``, ``fluency (in)``, ``proficient (in)``,
+  ``knowledge of``, ``command of (the)``, ``native``, ``bilingual``, ``written``, ``spoken``,
+  ``verbal``, ``oral``, ``good``, ``excellent``, ``strong``, ``basic``, ``little``, ``some``,
+  ``conversational``, ``perfect``, ``business``, ``in`` or ``than`` (``"Spanish-speaking"``, ``"fluent
+  English"``, ``"excellent written English"``, ``"CV in English"``, ``"speaks little English"``). A mention used
   as a language counts for the language only, not as a nationality or ethnicity: "fluent English
-  required" says nothing about who the ad is for.
+  required" says nothing about who the ad is for. A list of such terms followed by "would be an
+  advantage", "is a plus" or "an asset" is a language too (``"Italian or French would be an
+  advantage"``).
+
+Ethnicity terms that are also everyday words (:func:`everyday_sense`: ``white``, ``black``,
+``caramel`` and the lexicon's spellings of ``chocolate``) count only next to a word for a person or
+their skin (``"white girl"``, ``"caramel skin"``, :data:`PERSON_NOUNS`), so "white papers" and "black
+box testing" are not ethnicity mentions. (A new user found both counted in the demo's job ads.)
 
 Scoring never imports storage: callers pass ``(text, risk, band)`` triples; ``cli/modeling.py``
 reads them from the database or a scored JSONL file.
@@ -43,13 +52,33 @@ DIMENSIONS: tuple[str, ...] = ("nationality", "ethnicity", "language")
 FLAGGED_BANDS = frozenset({"medium", "high"})
 """Bands that count as flagged (the ad enters the analyst queue; see ``config.settings.Bands``)."""
 
-_LANG_AFTER = r"(?:[\s-]+(?:speaking|speakers?|languages?|skills|proficiency|fluency|translators?|teachers?))"
+_LANG_AFTER = (
+    r"(?:[\s-]+(?:speaking|speakers?|languages?|skills|proficiency|fluency|translators?|teachers?|"
+    r"communication|writing|level|(?:as\s+(?:a\s+)?)?mother\s+tongue)"
+    r"|(?=\s*\)))"  # "skills (English)Strong ..."
+)
 _LANG_BEFORE = (
-    r"(?:(?:speaks?|speaking|fluent(?:ly)?(?:\s+in)?|fluency\s+in|proficient\s+in|proficiency\s+in|"
-    r"knowledge\s+of|command\s+of|native|bilingual|written|spoken|good|excellent|business)\s+"
-    r"(?:(?:and|or|written|spoken)\s+)*)"
+    r"(?:(?:speaks?|speaking|fluent(?:ly)?|fluency|proficient|proficiency|knowledge\s+of|command\s+of|"
+    r"native|bilingual|written|spoken|verbal|oral|good|excellent|strong|basic|little|some|conversational|"
+    r"perfect|business|in|than)\s+(?:(?:in|of\s+the|the|and|or|both|written|spoken|verbal|oral)\s+)*)"
 )
 _LIST_SEP = r"(?:\s*(?:,|/|&|\band\b|\bor\b)\s*)"
+_LANG_MERIT = r"(?:\s+(?:(?:is|are|would\s+be|will\s+be)\s+)?(?:an?\s+)?(?:advantage|plus|asset|bonus))"
+
+PERSON_NOUNS: tuple[str, ...] = (
+    "girl", "woman", "women", "lady", "ladies", "man", "men", "guy", "boy", "female", "male", "people",
+    "person", "applicant", "candidate", "worker", "model", "escort", "babe", "beauty", "beauties", "chick",
+    "gentleman", "gentlemen", "client", "skin", "skinned", "complexion", "teen", "student", "staff",
+)
+"""Words after which an everyday-sense ethnicity term (:func:`everyday_sense`) means a person's
+ethnicity (plural ``s`` allowed), e.g. "white girls", "chocolate skin"."""
+
+
+def everyday_sense(term: str) -> bool:
+    """True for an ethnicity lexicon term that is also an everyday word: ``white``, ``black``,
+    ``caramel`` and the DIG lexicon's spellings of ``chocolate`` (``choclate``, ``ch0colate``, ...)."""
+    t = term.lower()
+    return t in {"white", "black", "caramel"} or (t[:1] == "c" and any(x in t for x in ("lat", "loat", "oate")))
 
 
 @lru_cache(maxsize=8)
@@ -66,8 +95,8 @@ def _patterns(nationalities: tuple[str, ...], ethnicities: tuple[str, ...]) -> t
     return (
         re.compile(word.format(body=f"({nat})"), re.IGNORECASE),
         re.compile(word.format(body=f"({eth})"), re.IGNORECASE),
-        re.compile(rf"(?<![\w-])({terms}){_LANG_AFTER}(?![\w])|(?<![\w-]){_LANG_BEFORE}({terms})(?![\w-])",
-                   re.IGNORECASE),
+        re.compile(rf"(?<![\w-])({terms})(?:{_LANG_AFTER}|(?<=\w){_LANG_MERIT})(?![\w])"
+                   rf"|(?<![\w-]){_LANG_BEFORE}({terms})(?![\w]|-\w)", re.IGNORECASE),
         re.compile(rf"(?<![\w-])({both})(?![\w-])", re.IGNORECASE),
     )
 
@@ -108,8 +137,14 @@ def mentioned_groups(text: str, lexicon: IdentityLexicon | None = None) -> dict[
     out["ethnicity"] = {  # "African" inside "South African" is the nationality, not another mention
         canon(m.group(1)) for m in eth_re.finditer(text)
         if not inside(m, nat_spans) and not inside(m, lang_spans)
+        and (not everyday_sense(m.group(1)) or _PERSON_AFTER.match(text, m.end()))
     }
     return out
+
+
+_PERSON_AFTER = re.compile(
+    r"[\s-]+(?:(?:and|or|&|/)\s*\w+[\s-]+)?(?:" + "|".join(PERSON_NOUNS) + r")s?\b", re.IGNORECASE)
+"""After an everyday-sense term: a person noun, also across a pair ("black and white girls")."""
 
 
 @dataclass(slots=True)

@@ -23,7 +23,7 @@ from scoring.bias import bias_report as compute_bias
 from scoring.bias import mentioned_groups
 from scoring.datasets import LabelledAd, load_labelled
 from scoring.evaluate import f1_best, recall_at_precision, report
-from scoring.features import IdentityTermFilter, IndicatorSentenceMask
+from scoring.features import IdentityTermFilter, IndicatorMask
 from scoring.model import TrainedModel, ad_frame, save_model, train_model
 from scoring.rules import default_engine
 from scoring.scorer import combine, rule_risk
@@ -43,20 +43,27 @@ TEXTS = [
 # ---------------------------------------------------------------- features
 
 
-def test_indicator_sentence_mask_leaves_no_hit_and_keeps_the_other_sentences() -> None:
+def test_indicator_mask_removes_the_matched_words_and_keeps_the_rest() -> None:
     frame = ad_frame(TEXTS)
-    mask = IndicatorSentenceMask().fit(frame)
+    mask = IndicatorMask().fit(frame)
     out = mask.transform(frame)
     assert out.shape == frame.shape and out is not frame
     np.testing.assert_array_equal(out[:, 1:], frame[:, 1:])  # metadata untouched
-    # text 0: the fee sentence goes; text 1 holds no indicator; every sentence of text 2 holds one
-    assert [t.strip() for t in out[:, 0]] == ["Earn $900 weekly from home!", TEXTS[1], ""]
+    # only the matched words go: "registration fee", "Send a copy of your passport", "Housing
+    # provided", "Urgent", "start immediately"; text 1 holds no indicator
+    assert [" ".join(t.split()) for t in out[:, 0]] == [
+        "Earn $900 weekly from home! A of $50 is required before you start.", TEXTS[1], ". . hiring, ."]
     engine = default_engine()
     assert sum(len(a.indicators) for a in engine.analyze_detailed((t, "job") for t in frame[:, 0])) >= 5
     assert all(not a.indicators for a in engine.analyze_detailed((t, "job") for t in out[:, 0]))
     # 1-D input gives the same texts; disabled passes the input through
     assert list(mask.transform(frame[:, 0])) == list(out[:, 0])
-    assert IndicatorSentenceMask(enabled=False).fit(frame).transform(frame) is frame
+    assert IndicatorMask(enabled=False).fit(frame).transform(frame) is frame
+    # the 0.3.0 unit removes each whole sentence holding a hit
+    whole = IndicatorMask(unit="sentence").fit(frame).transform(frame)
+    assert [t.strip() for t in whole[:, 0]] == ["Earn $900 weekly from home!", TEXTS[1], ""]
+    with pytest.raises(ValueError, match="unit must be one of"):
+        IndicatorMask(unit="word").fit(frame).transform(frame)
 
 
 def test_identity_filter_removes_nationality_and_ethnicity_terms() -> None:
@@ -194,10 +201,35 @@ def test_mentioned_groups() -> None:
         ("Bilingual English/Spanish receptionist", {"English", "Spanish"}),
         ("Must speak English or Portuguese", {"English", "Portuguese"}),
         ("good English skills", {"English"}),
+        # more language contexts from the demo's job ads (English counted as an ethnicity in 22 of them)
+        ("Please send your detailed CV in English.", {"English"}),
+        ("communication skills (English)Strong organisational skills", {"English"}),
+        ("Fluent in English- Very organised", {"English"}),
+        ("Interviews will be conducted in the English language.", {"English"}),
+        ("Sweet and quiet, speaks little English.", {"English"}),
+        ("Fluent written and spoken English or English as a mother tongue", {"English"}),
+        ("Excellent verbal English communication skills", {"English"}),
     ]:
         assert mentioned_groups(text) == {"nationality": none, "ethnicity": none, "language": language}, text
     assert mentioned_groups("We are an English company hiring Brazilian cooks") == {
         "nationality": {"Brazilian"}, "ethnicity": {"English"}, "language": none}
+    # "X or Y would be an advantage" is a language requirement (a new user found it counted as nationalities)
+    assert mentioned_groups("Italian or French would be an advantage.") == {
+        "nationality": none, "ethnicity": none, "language": {"Italian", "French"}}
+    assert mentioned_groups("German is a plus") == {"nationality": none, "ethnicity": none, "language": {"German"}}
+    assert mentioned_groups("Filipino preferred")["nationality"] == {"Filipino"}  # a preference for people
+
+
+def test_everyday_colour_words_are_ethnicity_only_next_to_a_person() -> None:
+    """A new user found "white papers" and "black box testing" counted as ethnicity mentions."""
+    none: set[str] = set()
+    for text in ["We publish white papers and do black box testing.", "Hot chocolate and caramel latte",
+                 "Black Friday sale staffing", "Whiteboard and black ink"]:
+        assert mentioned_groups(text)["ethnicity"] == none, text
+    for text, eth in [("Sexy white girl new in town", {"White"}), ("Black women only", {"Black"}),
+                      ("black and white girls", {"Black", "White"}), ("choclate skin beauty", {"Choclate"}),
+                      ("Caramel skinned Latina", {"Caramel", "Latina"})]:
+        assert mentioned_groups(text)["ethnicity"] == eth, text
 
 
 def _expected_file_report(rep: dict) -> None:

@@ -229,3 +229,27 @@ def test_bad_model_name_is_refused_before_training(tmp_path: Path) -> None:
     data.write_text(json.dumps({"text": "x", "label": 0}) + "\n")
     with pytest.raises(ValueError, match=r"bad model name '\.\./evil'"):
         train_cli([data], tmp_path, "../evil", None)  # one-row file: training would fail if reached
+
+
+def test_card_projects_the_targets_and_ranks_the_first_fold_draw() -> None:
+    """The card repeats the issue's targets, projects them from the mean CV gains over the baseline,
+    and says where the first fold draw (which chose the model) ranks among the draws."""
+    from types import SimpleNamespace
+
+    from scoring.model import _repeat_lines, _target_lines
+
+    rep = {"seeds": [0, 1, 2], "candidates": {
+        "base": {"pr_auc": [0.30, 0.26, 0.28], "roc_auc": [0.79, 0.76, 0.775], "best": 0,
+                 "pr_auc_mean": 0.28, "roc_auc_mean": 0.775},
+        "knn": {"pr_auc": [0.478, 0.31, 0.40], "roc_auc": [0.87, 0.83, 0.845], "best": 3,
+                "pr_auc_mean": 0.398, "roc_auc_mean": 0.848}}}
+    model = SimpleNamespace(repeats=rep, selected="knn", baseline="base", candidates={})
+    text = "\n".join(_target_lines(model))  # type: ignore[arg-type]
+    assert "PR-AUC >= 0.65 and ROC-AUC >= 0.93" in text and "**not measured**" in text
+    # 0.46 x 0.398 / 0.28 = 0.654; 1 - 0.13 x 0.152 / 0.225 = 0.912
+    assert "about PR-AUC 0.65\n(1.42x the baseline) and ROC-AUC 0.91 (32% fewer mis-ordered pairs)" in text
+    assert "PR-AUC borderline (within 0.01 of its target), ROC-AUC below its target." in text
+    lines = "\n".join(_repeat_lines(model))  # type: ignore[arg-type]
+    assert "is the highest of the\n3 draws for knn (PR-AUC 0.478 against a mean of 0.398)" in lines
+    rep["candidates"]["knn"]["pr_auc"] = [0.35, 0.478, 0.40]
+    assert "is the lowest of the\n3 draws" in "\n".join(_repeat_lines(model))  # type: ignore[arg-type]

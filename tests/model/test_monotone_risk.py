@@ -2,18 +2,23 @@
 
 A new user appended "Applicants must pay a registration fee of $150 before the interview." to a
 data-entry ad and its risk fell from 0.91 to 0.88: the model read the sentence and its probability
-dropped by more than the rule risk rose. The model now never sees sentences holding an indicator
-(scoring.features.IndicatorSentenceMask), so appending one leaves its probability unchanged.
+dropped by more than the rule risk rose. adwatch 0.3.0 hid every sentence holding an indicator from
+the model, which covered that case; a second trial then glued indicators into existing sentences,
+after an ad with no final full stop, or as a title ("URGENT HIRING - ..."), and risk fell from 0.86
+to 0.42, because the whole joined sentence was hidden. The model now never sees the words an
+indicator matched (scoring.features.IndicatorMask), so those words leave its probability unchanged
+wherever they stand.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-from scoring.features import mask_indicator_sentences
+from scoring.features import mask_indicators
 from scoring.model import clean_text
 from scoring.scorer import Scorer
 from scoring.types import Ad
@@ -32,21 +37,59 @@ ADDED = [
     ("Urgent hiring, limited positions.", "urgency"),
 ]
 
-OWN = [  # fictional ads (the trial's cases and plain ones)
+# phrases the rules match whole (checked below): inserting one changes nothing the model reads
+PHRASES = [
+    ("registration fee", "recruitment_fee"),
+    ("placement fee", "recruitment_fee"),
+    ("copy of your passport", "document_request"),
+    ("work abroad", "work_abroad"),
+    ("free accommodation", "housing_provided"),
+    ("no experience needed", "no_requirements"),
+]
+
+OWN = [  # fictional ads (the trials' cases and plain ones)
     "Data entry clerk needed, work from home, earn $900 weekly. Email your CV to jobs@example.org.",
     "We are hiring a registered nurse for our cardiology ward. Two years of acute care experience required.",
     "Warehouse operatives for day and night shifts in a busy distribution centre",
     "Customer service representative needed. Flexible hours, weekly pay, apply by calling (415) 555-0132!",
     "Marketing manager for a software company in Athens. Fluent Greek and English",
+    ("Data Entry Clerk - Work From Home. Flexible hours, all you need is a computer and internet access. Send "
+     "your CV to hr@example.org. Earn $500 weekly typing simple documents from the comfort of your home"),
 ]
 
 
 def _base_ads() -> list[str]:
     rows = (ROOT / "data/difraud-job-scams/job_scams_validation.jsonl").read_text(encoding="utf-8").splitlines()
     texts = [json.loads(r) for r in rows]
-    scams = [t["text"] for t in texts if int(t["label"]) == 1][:8]
-    legit = [t["text"] for t in texts if int(t["label"]) == 0][:12]
+    scams = [t["text"][:1500] for t in texts if int(t["label"]) == 1][:8]
+    legit = [t["text"][:1500] for t in texts if int(t["label"]) == 0][:12]
     return OWN + scams + legit
+
+
+def _words(text: str) -> list[str]:
+    """The tokens the model's word TF-IDF reads (scikit-learn's default token pattern)."""
+    return re.findall(r"(?u)\b\w\w+\b", text.lower())
+
+
+def _placements(base: str, added: str) -> dict[str, str]:
+    """``added`` put into ``base`` the ways a user writes it: own sentence, after an ad with no
+    final full stop, as a title, glued into a sentence in the middle."""
+    bare = base.rstrip().rstrip(".")
+    stop = bare + "."
+    out = {"end": stop + " " + added, "nostop": bare + " " + added, "newline": bare + "\n" + added,
+           "title": added.rstrip(".!") + " - " + base}
+    sentences = re.split(r"(?<=[.!?])\s+", stop)
+    if len(sentences) > 1:
+        mid = len(sentences) // 2
+        words = sentences[mid].split(" ")
+        # between two plain words (not inside a phone number, not after a negation cue)
+        gaps = [k for k in range(1, len(words)) if words[k - 1].isalpha() and words[k].isalpha()
+                and words[k - 1].lower() not in {"no", "not", "never", "without", "nor"}]
+        if gaps:
+            k = gaps[len(gaps) // 2]
+            glued = " ".join([*words[:k], added.rstrip(".!").lower(), *words[k:]])
+            out["glued"] = " ".join([*sentences[:mid], glued, *sentences[mid + 1:]])
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -55,33 +98,83 @@ def scorer() -> Scorer:
     return Scorer(model_dir=model_dir)
 
 
-def test_masking_removes_exactly_the_indicator_sentences() -> None:
+def _scores(scorer: Scorer, texts: list[str]) -> list:  # type: ignore[type-arg]
+    return list(scorer.score_many(Ad(str(i), t, "job") for i, t in enumerate(texts)))
+
+
+def test_masking_removes_exactly_the_matched_words() -> None:
     text = clean_text("Data entry clerk wanted for our office. Applicants must pay a registration fee of $150.\n"
                       "Send a copy of your passport.\nWe offer training.")
-    assert mask_indicator_sentences([text]) == ["Data entry clerk wanted for our office.   We offer training."]
+    masked = mask_indicators([text])[0]
+    assert " ".join(masked.split()) == ("Data entry clerk wanted for our office. Applicants must pay a of $150. . "
+                                        "We offer training.")
     plain = "Warehouse operatives for day and night shifts."
-    assert mask_indicator_sentences([plain]) == [plain]
+    assert mask_indicators([plain]) == [plain]
+    for phrase, _ in PHRASES:  # each test phrase is matched whole
+        assert mask_indicators([phrase])[0].strip() == "", phrase
 
 
-@pytest.mark.parametrize("joiner", ["\n", " "])
-def test_appending_an_indicator_sentence_never_lowers_job_risk(scorer: Scorer, joiner: str) -> None:
+def test_an_indicator_phrase_anywhere_leaves_p_unchanged_and_never_lowers_risk(scorer: Scorer) -> None:
     assert scorer.model is not None
-    bases = [t for t in _base_ads() if joiner == "\n" or t.rstrip().endswith((".", "!", "?"))]
-    assert len(bases) >= 10
-    before = {t: s for t, s in zip(bases, scorer.score_many(Ad(str(i), t, "job") for i, t in enumerate(bases)),
-                                   strict=True)}
-    pairs = [(t, t.rstrip() + joiner + sentence, category) for t in bases for sentence, category in ADDED]
-    after = list(scorer.score_many(Ad(str(i), longer, "job") for i, (_, longer, _) in enumerate(pairs)))
-    raised = 0
-    for (base, longer, category), score in zip(pairs, after, strict=True):
+    bases = _base_ads()
+    before = dict(zip(bases, _scores(scorer, bases), strict=True))
+    cases = [(b, where, t, cat) for b in bases for phrase, cat in PHRASES
+             for where, t in _placements(b, phrase).items()]
+    assert len(cases) > 500
+    after = _scores(scorer, [t for _, _, t, _ in cases])
+    masked_before = dict(zip(bases, mask_indicators([clean_text(b) for b in bases]), strict=True))
+    masked_after = mask_indicators([clean_text(t) for _, _, t, _ in cases])
+    raised = same = negated = 0
+    for (base, where, longer, category), score, masked in zip(cases, after, masked_after, strict=True):
         old = before[base]
-        assert category in score.explanation["categories"], (category, longer[-80:])
-        # the model reads neither version's indicator sentence: same probability ...
-        assert score.explanation["model_probability"] == pytest.approx(old.explanation["model_probability"],
-                                                                       abs=1e-4), longer[-120:]
-        # ... so the risk can only rise
-        assert score.risk >= old.risk - 1e-9, (old.risk, score.risk, longer[-120:])
-        if category not in old.explanation["categories"] and old.risk < 0.999:  # a new category adds risk
-            assert score.risk > old.risk + 1e-6, (old.risk, score.risk, longer[-120:])
+        if category not in score.explanation["categories"]:
+            # placed in a negation window ("though not inappropriate registration fee"): not an
+            # indicator there, so the model reads it like other words
+            negated += 1
+            continue
+        # the model reads the same words in both versions (unless the rule's match took in a
+        # neighbouring word, as "Email" + "copy of your passport"): same probability ...
+        if _words(masked) == _words(masked_before[base]):
+            same += 1
+            assert score.explanation["model_probability"] == pytest.approx(
+                old.explanation["model_probability"], abs=1e-6), (where, longer[:200])
+        # ... and the risk can only rise, and a category the ad lacked raises it
+        assert score.risk >= old.risk - 1e-6, (old.risk, score.risk, where, longer[:200])
+        if category not in old.explanation["categories"] and old.risk < 0.999:
+            assert score.risk > old.risk + 1e-6, (old.risk, score.risk, where, longer[:200])
             raised += 1
-    assert raised >= len(pairs) // 2
+    assert negated <= 0.02 * len(cases), negated
+    assert same >= 0.9 * len(cases), (same, len(cases))
+    assert raised >= len(cases) // 3
+
+
+def test_adding_an_indicator_sentence_anywhere_never_lowers_job_risk(scorer: Scorer) -> None:
+    """A whole sentence also brings words no rule matched; the model reads those, so p may move,
+    but on these ads it never moves enough to outweigh the indicator (4,740 such insertions in
+    the trial that found the fault: none lowered the risk)."""
+    bases = _base_ads()
+    before = dict(zip(bases, _scores(scorer, bases), strict=True))
+    cases = [(b, where, t, cat) for b in bases for sentence, cat in ADDED
+             for where, t in _placements(b, sentence).items()]
+    after = _scores(scorer, [t for _, _, t, _ in cases])
+    moved = negated = 0
+    for (base, where, longer, category), score in zip(cases, after, strict=True):
+        old = before[base]
+        if category not in score.explanation["categories"]:  # in a negation window, see above
+            negated += 1
+            continue
+        assert score.risk >= old.risk - 1e-6, (old.risk, score.risk, where, longer[:200])
+        moved += abs(score.explanation["model_probability"] - old.explanation["model_probability"]) > 1e-4
+    assert negated <= 0.02 * len(cases), negated
+    assert moved > 0  # the sentences' other words do reach the model
+
+
+def test_a_phrase_and_its_sentence_get_the_probability_of_the_ad_without_the_phrase(scorer: Scorer) -> None:
+    """The rest of an added sentence counts like any other words: the ad with the sentence gets the
+    probability of the ad with only the sentence's unmatched words."""
+    base = OWN[0]
+    with_fee = base + " Applicants must pay a registration fee of $150 before the interview."
+    without = base + " Applicants must pay a of $150 before the interview."
+    a, b = _scores(scorer, [with_fee, without])
+    assert a.explanation["model_probability"] == pytest.approx(b.explanation["model_probability"], abs=1e-6)
+    assert a.risk > b.risk
