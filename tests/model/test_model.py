@@ -15,6 +15,7 @@ import pytest
 import skops.io as sio
 
 from scoring.datasets import LabelledAd, load_labelled
+from scoring.evaluate import pr_auc
 from scoring.model import (
     META_FIELDS,
     JobRiskModel,
@@ -84,6 +85,21 @@ def test_cv_results_recorded(trained: TrainedModel) -> None:
                 assert m["low"] <= m["value"] <= m["high"]
     assert trained.data["rows"] == 321 and trained.data["fraudulent"] == 71
     assert sum(trained.cv["fold_fraudulent"]) == 71
+    # ungrouped CV of the selected candidate and the baseline (one fold seed by default): near-copies
+    # may straddle folds, so both score higher than under grouped CV
+    rnd = trained.random_cv
+    assert rnd["seeds"] == [0] and set(rnd["candidates"]) == {trained.selected, trained.baseline}
+    assert rnd["candidates"]["baseline_tfidf_lr"]["pr_auc"] == [pytest.approx(0.665, abs=0.002)]
+    for name, r in rnd["candidates"].items():
+        assert r["pr_auc_mean"] > trained.candidates[name]["metrics"]["pr_auc"]["value"]
+    # the rules on fraud labels: few scams carry trafficking indicators; the combined risk ranks
+    # worse than the probability alone, and the probability's figure is the selected candidate's
+    eff = trained.rules_effect
+    assert eff["with_hits"] == {"fraudulent": 13, "legitimate": 18}
+    assert eff["rule_risk"]["pr_auc"]["value"] == pytest.approx(0.265, abs=0.002)
+    assert eff["model_probability"]["pr_auc"]["value"] == pytest.approx(
+        pr_auc(trained.oof_labels, trained.oof_probability), abs=1e-4)
+    assert eff["risk"]["pr_auc"]["value"] < eff["model_probability"]["pr_auc"]["value"]
 
 
 def test_explain_returns_k_weighted_features(model: JobRiskModel) -> None:
@@ -243,12 +259,20 @@ def test_card_projects_the_targets_and_ranks_the_first_fold_draw() -> None:
                  "pr_auc_mean": 0.28, "roc_auc_mean": 0.775},
         "knn": {"pr_auc": [0.478, 0.31, 0.40], "roc_auc": [0.87, 0.83, 0.845], "best": 3,
                 "pr_auc_mean": 0.398, "roc_auc_mean": 0.848}}}
-    model = SimpleNamespace(repeats=rep, selected="knn", baseline="base", candidates={})
+    model = SimpleNamespace(repeats=rep, selected="knn", baseline="base", candidates={}, random_cv={})
     text = "\n".join(_target_lines(model))  # type: ignore[arg-type]
     assert "PR-AUC >= 0.65 and ROC-AUC >= 0.93" in text and "**not measured**" in text
     # 0.46 x 0.398 / 0.28 = 0.654; 1 - 0.13 x 0.152 / 0.225 = 0.912
     assert "about PR-AUC 0.65\n(1.42x the baseline) and ROC-AUC 0.91 (32% fewer mis-ordered pairs)" in text
     assert "PR-AUC borderline (within 0.01 of its target), ROC-AUC below its target." in text
+    assert "ungrouped" not in text  # no ungrouped CV recorded, no paragraph on it
+    model.random_cv = {"seeds": [0, 1], "candidates": {
+        "base": {"pr_auc": [0.46, 0.464], "roc_auc": [0.86, 0.868], "pr_auc_mean": 0.462, "roc_auc_mean": 0.864},
+        "knn": {"pr_auc": [0.517, 0.549], "roc_auc": [0.873, 0.891], "pr_auc_mean": 0.533, "roc_auc_mean": 0.882}}}
+    text = "\n".join(_target_lines(model))  # type: ignore[arg-type]
+    assert "ungrouped** stratified 5-fold CV (2 fold seeds)" in text
+    assert ("this model PR-AUC **0.533** [0.517, 0.549] and ROC-AUC\n**0.882** [0.873, 0.891]: PR-AUC below its "
+            "target, ROC-AUC below its target.") in text
     lines = "\n".join(_repeat_lines(model))  # type: ignore[arg-type]
     assert "is the highest of the\n3 draws for knn (PR-AUC 0.478 against a mean of 0.398)" in lines
     rep["candidates"]["knn"]["pr_auc"] = [0.35, 0.478, 0.40]
