@@ -30,11 +30,11 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUME
              "VECLIB_MAXIMUM_THREADS", "BLIS_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import time  # noqa: E402
-from itertools import cycle, islice  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import time
+from itertools import cycle, islice
+from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 

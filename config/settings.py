@@ -33,7 +33,7 @@ class Bands(BaseModel):
     high: float = Field(0.65, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Bands":
+    def _ordered(self) -> Bands:
         if self.medium > self.high:
             raise ValueError(f"bands.medium ({self.medium}) must not exceed bands.high ({self.high})")
         return self

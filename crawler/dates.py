@@ -41,18 +41,18 @@ _EPOCH_RE = re.compile(r"^\d{10}(?:\d{3})?$")
 _DMY_NUM_RE = re.compile(r"(?<!\d)(\d{1,2})\s*([./-])\s*(\d{1,2})\s*\2\s*(\d{4}|\d{2})(?!\d)")
 _D_MON_Y_RE = re.compile(
     rf"(?<![\w])(\d{{1,2}})(?:st|nd|rd|th|er|\.)?(?:\s+de)?[\s\-/]*({_MONTH_ALT})\.?(?:\s+de)?[\s\-/,]*(\d{{4}})?(?!\w)",
-    re.I,
+    re.IGNORECASE,
 )
 _MON_D_Y_RE = re.compile(
     rf"(?<![\w])({_MONTH_ALT})\.?\s*(\d{{1,2}})(?:st|nd|rd|th)?(?!\d)(?:,?\s*(\d{{4}}))?",
-    re.I,
+    re.IGNORECASE,
 )
 
 _TODAY_RE = re.compile(
     r"\b(?:today|just\s+now|just\s+posted|moments?\s+ago|now|heute|gerade\s+eben|hoy|aujourd'hui)\b|오늘|방금",
-    re.I,
+    re.IGNORECASE,
 )
-_YESTERDAY_RE = re.compile(r"\b(?:yesterday|gestern|ayer|hier)\b|어제", re.I)
+_YESTERDAY_RE = re.compile(r"\b(?:yesterday|gestern|ayer|hier)\b|어제", re.IGNORECASE)
 
 _WORD_NUMBERS = {"a": 1, "an": 1, "one": 1, "ein": 1, "einem": 1, "einer": 1, "eine": 1, "un": 1,
                  "una": 1, "une": 1, "two": 2, "zwei": 2, "dos": 2, "deux": 2, "few": 3}
@@ -63,14 +63,14 @@ _RELATIVE_RES: list[re.Pattern[str]] = [
     re.compile(
         _NUM + r"\s*\+?\s*(seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d|weeks?|wks?|w"
         r"|months?|mos?|years?|yrs?|y)\s+ago\b",
-        re.I,
+        re.IGNORECASE,
     ),
     re.compile(
-        r"\bvor\s+" + _NUM + r"\s+(sekunden?|minuten?|stunden?|tage?n?|wochen?|monate?n?|jahre?n?)\b", re.I
+        r"\bvor\s+" + _NUM + r"\s+(sekunden?|minuten?|stunden?|tage?n?|wochen?|monate?n?|jahre?n?)\b", re.IGNORECASE
     ),
-    re.compile(r"\bhace\s+" + _NUM + r"\s+(segundos?|minutos?|horas?|d[ií]as?|semanas?|mes(?:es)?|años?)\b", re.I),
+    re.compile(r"\bhace\s+" + _NUM + r"\s+(segundos?|minutos?|horas?|d[ií]as?|semanas?|mes(?:es)?|años?)\b", re.IGNORECASE),
     re.compile(
-        r"\bil\s+y\s+a\s+" + _NUM + r"\s+(secondes?|minutes?|heures?|jours?|semaines?|mois|ans?|années?)\b", re.I
+        r"\bil\s+y\s+a\s+" + _NUM + r"\s+(secondes?|minutes?|heures?|jours?|semaines?|mois|ans?|années?)\b", re.IGNORECASE
     ),
     re.compile(r"(\d+)\s*(초|분|시간|일|주|개월|달|년)\s*전"),
 ]

@@ -22,7 +22,7 @@ class CanonicalRequestFingerprinter:
         self._cache: WeakKeyDictionary[Request, bytes] = WeakKeyDictionary()
 
     @classmethod
-    def from_crawler(cls, crawler: object) -> "CanonicalRequestFingerprinter":
+    def from_crawler(cls, crawler: object) -> CanonicalRequestFingerprinter:
         """Build the fingerprinter (it reads no settings)."""
         return cls()
 

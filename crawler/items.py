@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["HASHED_FIELDS", "AdItem", "content_sha256"]
 

@@ -200,7 +200,7 @@ def _extruct_values(html: str, url: str) -> list[Any] | None:
         import extruct
 
         data = extruct.extract(html, base_url=url or None, syntaxes=["json-ld"], uniform=False, errors="strict")
-    except Exception as exc:  # extruct raises JSONDecodeError, lxml errors, TypeError...
+    except Exception as exc:  # noqa: BLE001 - extruct raises JSONDecodeError, lxml errors, TypeError...
         logger.debug("extruct failed on %s (%s); parsing JSON-LD blocks one by one", url, exc)
         return None
     values = data.get("json-ld")

@@ -71,7 +71,7 @@ def _selector(html: str) -> Selector:
 
 def _host(url: str) -> str:
     host = (urlsplit(url).hostname or "").lower()
-    return host[4:] if host.startswith("www.") else host
+    return host.removeprefix("www.")
 
 
 def _page_canonical(sel: Selector, url: str) -> str:

@@ -33,7 +33,7 @@ class Salary(TypedDict):
 
 
 ISO_CURRENCIES: frozenset[str] = frozenset(
-    "USD EUR GBP CAD AUD NZD CHF JPY CNY INR KRW SGD HKD MXN BRL ZAR SEK NOK DKK PLN CZK HUF RON "
+    "USD EUR GBP CAD AUD NZD CHF JPY CNY INR KRW SGD HKD MXN BRL ZAR SEK NOK DKK PLN CZK HUF RON "  # noqa: SIM905
     "BGN TRY RUB UAH PHP THB VND IDR MYR NGN KES GHS AED SAR QAR KWD ILS EGP PKR BDT LKR NPR ARS "
     "CLP COP PEN TWD ISK".split()
 )
@@ -55,7 +55,7 @@ _CURRENCY_SIGNS: dict[str, str] = {
     "r": "ZAR", "rm": "MYR", "rp": "IDR",
 }
 _ISO_RE = re.compile(r"\b(" + "|".join(sorted(ISO_CURRENCIES)) + r")\b")
-_WORD_CURRENCY_RE = re.compile(r"(만원|원|円|元|\beuros?\b|\bdollars?\b|\bpounds?\b|\brupees?\b)", re.I)
+_WORD_CURRENCY_RE = re.compile(r"(만원|원|円|元|\beuros?\b|\bdollars?\b|\bpounds?\b|\brupees?\b)", re.IGNORECASE)
 
 # Pay-period phrases; the one found first in the text wins.
 _PERIOD_PATTERNS: dict[str, str] = {
@@ -77,7 +77,7 @@ _PERIOD_PATTERNS: dict[str, str] = {
     r"|\b(?:al|por)\s+año\b|\banual(?:es)?\b|\bpar\s+an\b|\bannuel(?:le)?\b|\bbrutto\s*/\s*jahr\b"
     r"|연봉|연\s*\d",
 }
-_PERIOD_RES = {period: re.compile(pattern, re.I) for period, pattern in _PERIOD_PATTERNS.items()}
+_PERIOD_RES = {period: re.compile(pattern, re.IGNORECASE) for period, pattern in _PERIOD_PATTERNS.items()}
 
 # schema.org unitText values and UN/CEFACT unitCode values -> period.
 _UNIT_WORDS: dict[str, str] = {
@@ -95,7 +95,7 @@ _AMOUNT_RE = re.compile(
     r"(?P<num>\d{1,3}(?:[.,'\u00a0\u202f ]\d{3})+(?:[.,]\d{1,2})?(?!\d)|\d+(?:[.,]\d+)?)"
     r"(?:\s*(?P<mult>k(?![a-z])|thousand\b|mn\b|million\b|mio\b\.?|m(?![a-z])|lakhs?\b|lacs?\b"
     r"|crores?\b|천|만|억))?",
-    re.I,
+    re.IGNORECASE,
 )
 _MULTIPLIERS: dict[str, int] = {
     "k": 1_000, "thousand": 1_000, "천": 1_000, "만": 10_000, "억": 100_000_000,
@@ -105,15 +105,15 @@ _MULTIPLIERS: dict[str, int] = {
 }
 # What may stand between the two numbers of a range once currency signs are removed.
 _RANGE_SEP_RE = re.compile(
-    r"^\s*(?:-|\u2013|\u2014|~|\u301c|\uff5e|to|bis|a|à|and|und|y|et|hasta|até|through)?\s*$", re.I
+    r"^\s*(?:-|\u2013|\u2014|~|\u301c|\uff5e|to|bis|a|à|and|und|y|et|hasta|até|through)?\s*$", re.IGNORECASE
 )
 _CURRENCY_NOISE_RE = re.compile(
     r"[^\w\s~\u301c\uff5e\u2013\u2014-]|\b(?:" + "|".join(sorted(ISO_CURRENCIES)) + r")\b|만원|원|円|元"
 )
-_UP_TO_RE = re.compile(r"\bup\s+to\b|\bbis\s+zu\b|\bmax(?:imum)?\b\.?|\bhasta\b|\bjusqu'à\b|이하|까지", re.I)
+_UP_TO_RE = re.compile(r"\bup\s+to\b|\bbis\s+zu\b|\bmax(?:imum)?\b\.?|\bhasta\b|\bjusqu'à\b|이하|까지", re.IGNORECASE)
 _FROM_RE = re.compile(
     r"\bfrom\b|\bab\b|\bstarting\s+(?:at|from)\b|\bmin(?:imum)?\b\.?|\bat\s+least\b|\bdesde\b"
-    r"|\bà\s+partir\s+de\b|이상|\d\s*\+", re.I
+    r"|\bà\s+partir\s+de\b|이상|\d\s*\+", re.IGNORECASE
 )
 
 
@@ -121,7 +121,7 @@ def _empty() -> Salary:
     return {"min": None, "max": None, "currency": None, "period": None}
 
 
-def _num(value: Decimal | float | int) -> int | float:
+def _num(value: Decimal | float) -> int | float:
     """A Decimal/float as ``int`` when whole, else ``float`` rounded to cents."""
     d = Decimal(str(value))
     if d == d.to_integral_value():
@@ -279,7 +279,7 @@ def _from_dict(data: dict[str, Any]) -> Salary:
     return result
 
 
-def normalize_salary(value: str | dict[str, Any] | list[Any] | int | float | None) -> Salary:
+def normalize_salary(value: str | dict[str, Any] | list[Any] | float | None) -> Salary:
     """Normalise a salary given as page text or as schema.org JSON-LD.
 
     Args:

@@ -11,7 +11,15 @@ from collections.abc import Iterable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 from bs4 import BeautifulSoup
-from bs4.element import Comment, Declaration, Doctype, NavigableString, PageElement, ProcessingInstruction, Tag
+from bs4.element import (
+    Comment,
+    Declaration,
+    Doctype,
+    NavigableString,
+    PageElement,
+    ProcessingInstruction,
+    Tag,
+)
 from w3lib.url import canonicalize_url as _w3lib_canonicalize_url
 from w3lib.url import url_query_cleaner
 
@@ -46,7 +54,7 @@ _TAG = re.compile(r"<\s*/?\s*[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>]*)?/?\s*>")
 # Any markup: a tag, a comment or a CDATA section.
 _MARKUP = re.compile(_TAG.pattern + r"|<!--|<!\[CDATA\[")
 # An HTML-escaped tag, e.g. "&lt;p&gt;" or "&amp;lt;p&amp;gt;".
-_ESCAPED_TAG = re.compile(r"&(?:amp;)*lt;\s*/?\s*[a-zA-Z][a-zA-Z0-9]*(?:\s.*?)?/?\s*&(?:amp;)*gt;", re.S)
+_ESCAPED_TAG = re.compile(r"&(?:amp;)*lt;\s*/?\s*[a-zA-Z][a-zA-Z0-9]*(?:\s.*?)?/?\s*&(?:amp;)*gt;", re.DOTALL)
 _MAX_UNESCAPE = 3
 
 

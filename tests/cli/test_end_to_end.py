@@ -17,7 +17,8 @@ ADWATCH = [sys.executable, "-m", "cli.main"]
 
 def run(args: list[str], tmp_path: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ADWATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'adwatch.db'}", "COLUMNS": "200"}
-    return subprocess.run([*ADWATCH, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([*ADWATCH, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout,
+                          check=False)
 
 
 @pytest.fixture(scope="module")

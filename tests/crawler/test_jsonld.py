@@ -100,8 +100,8 @@ def test_parse_jsonld_block_cleaning(block: str, expected: object) -> None:
 
 def test_nested_types_lists_and_iris() -> None:
     blocks = [
-        '{"@context": "https://schema.org", "@type": "WebPage", '
-        '"mainEntity": {"@type": ["JobPosting"], "title": "Nested"}}',
+        ('{"@context": "https://schema.org", "@type": "WebPage", '
+         '"mainEntity": {"@type": ["JobPosting"], "title": "Nested"}}'),
         '{"@type": "http://schema.org/JobPosting", "title": "IRI"}',
         '{"@type": "Organization", "name": "Not a job"}',
     ]

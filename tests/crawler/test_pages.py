@@ -17,10 +17,10 @@ from tests.crawler.support import (
     LINKEDIN_DETAIL_URL,
     LINKEDIN_SEARCH_URL,
     NOW,
-    WORK24_NOW,
     WORK24_DETAIL_URL,
     WORK24_EXPIRED_URL,
     WORK24_LISTING_URL,
+    WORK24_NOW,
     read_fixture,
 )
 

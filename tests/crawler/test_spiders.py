@@ -22,7 +22,7 @@ def make_spider(cls, **kwargs):
 
 
 def response(fetch, u: str) -> HtmlResponse:
-    status, headers, body = fetch(u)
+    status, _headers, body = fetch(u)
     return HtmlResponse(url=u, status=status, body=body, encoding="utf-8", request=Request(u))
 
 
