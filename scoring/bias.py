@@ -16,7 +16,7 @@ Groups come from the DIG lexicons (USC ISI, ``data/memex-dig-lexicons``, via
   ``speaking``, ``speaker(s)``, ``language(s)``, ``skills``, ``proficiency``, ``fluency``,
   ``translator``, ``teacher``, ``communication``, ``writing``, ``level`` or ``(as a) mother
   tongue``, or preceded by ``speak(s)``, ``fluent (in)``, ``fluency (in)``, ``proficient (in)``,
-  ``knowledge of``, ``command of (the)``, ``native``, ``bilingual``, ``written``, ``spoken``,
+  ``speaker(s) of``, ``knowledge of``, ``command of (the)``, ``native``, ``bilingual``, ``written``, ``spoken``,
   ``verbal``, ``oral``, ``good``, ``excellent``, ``strong``, ``basic``, ``little``, ``some``,
   ``conversational``, ``perfect``, ``business``, ``in`` or ``than`` (``"Spanish-speaking"``, ``"fluent
   English"``, ``"excellent written English"``, ``"CV in English"``, ``"speaks little English"``). A mention used
@@ -24,6 +24,10 @@ Groups come from the DIG lexicons (USC ISI, ``data/memex-dig-lexicons``, via
   required" says nothing about who the ad is for. A list of such terms followed by "would be an
   advantage", "is a plus" or "an asset" is a language too (``"Italian or French would be an
   advantage"``).
+
+A term followed by a noun for a thing (:data:`THING_NOUNS`, :data:`THING_PHRASES`: "German
+shepherd", "Swiss cheese", "Swedish massage", "Full English breakfast") is not a mention, nor is the lower-case word
+"polish" ("nail polish").
 
 Ethnicity terms that are also everyday words (:func:`everyday_sense`: ``white``, ``black``,
 ``caramel`` and the lexicon's spellings of ``chocolate``) count only next to a word for a person or
@@ -58,12 +62,27 @@ _LANG_AFTER = (
     r"|(?=\s*\)))"  # "skills (English)Strong ..."
 )
 _LANG_BEFORE = (
-    r"(?:(?:speaks?|speaking|fluent(?:ly)?|fluency|proficient|proficiency|knowledge\s+of|command\s+of|"
+    r"(?:(?:speaks?|speaking|speakers?\s+of|fluent(?:ly)?|fluency|proficient|proficiency|knowledge\s+of|command\s+of|"
     r"native|bilingual|written|spoken|verbal|oral|good|excellent|strong|basic|little|some|conversational|"
     r"perfect|business|in|than)\s+(?:(?:in|of\s+the|the|and|or|both|written|spoken|verbal|oral)\s+)*)"
 )
 _LIST_SEP = r"(?:\s*(?:,|/|&|\band\b|\bor\b)\s*)"
 _LANG_MERIT = r"(?:\s+(?:(?:is|are|would\s+be|will\s+be)\s+)?(?:an?\s+)?(?:advantage|plus|asset|bonus))"
+
+THING_NOUNS: tuple[str, ...] = (
+    "shepherd", "shepherds", "bulldog", "bulldogs", "terrier", "terriers", "ocean", "sea", "express", "airlines",
+    "fries", "door", "doors", "toast", "cheese", "pastry", "pastries", "coffee", "tea", "yogurt", "yoghurt",
+    "oven", "ovens", "pub", "pubs", "restaurant", "restaurants", "cuisine", "food",
+    "foods", "dish", "dishes", "wax", "waxing", "breakfast", "dressing", "bread", "salad", "sausage",
+    "press", "horn", "knot", "braid", "braids", "manicure", "blinds", "style", "roast",
+)
+"""Nouns after which a nationality or ethnicity term names a thing, not people ("German
+shepherd", "French fries", "Full English breakfast"): not a mention. "Massage" is not one of them:
+"Asian massage" or "Thai massage" in an ad usually describes the workers, so only the technique
+"Swedish massage" is exempt (:data:`THING_PHRASES`)."""
+
+THING_PHRASES: tuple[str, ...] = ("swedish massage",)
+"""Whole phrases that name a thing although their noun can describe people elsewhere."""
 
 PERSON_NOUNS: tuple[str, ...] = (
     "girl", "woman", "women", "lady", "ladies", "man", "men", "guy", "boy", "female", "male", "people",
@@ -131,16 +150,26 @@ def mentioned_groups(text: str, lexicon: IdentityLexicon | None = None) -> dict[
     def inside(m: re.Match[str], spans: list[tuple[int, int]]) -> bool:
         return any(s <= m.start(1) and m.end(1) <= e for s, e in spans)
 
-    nat_matches = list(nat_re.finditer(text))
+    def thing(m: re.Match[str]) -> bool:
+        """The term names a thing ("Swiss cheese"), or is the lower-case word "polish"."""
+        if m.group(1) == "polish" or _THING_AFTER.match(text, m.end()):
+            return True
+        rest = " ".join(text[m.start(1):m.start(1) + 40].lower().split())
+        return any(rest.startswith(p) for p in THING_PHRASES)
+
+    nat_matches = [m for m in nat_re.finditer(text) if not thing(m)]
     out["nationality"] = {canon(m.group(1)) for m in nat_matches if not inside(m, lang_spans)}
     nat_spans = [m.span(1) for m in nat_matches]
     out["ethnicity"] = {  # "African" inside "South African" is the nationality, not another mention
         canon(m.group(1)) for m in eth_re.finditer(text)
-        if not inside(m, nat_spans) and not inside(m, lang_spans)
+        if not inside(m, nat_spans) and not inside(m, lang_spans) and not thing(m)
         and (not everyday_sense(m.group(1)) or _PERSON_AFTER.match(text, m.end()))
     }
     return out
 
+
+_THING_AFTER = re.compile(r"[\s-]+(?:" + "|".join(THING_NOUNS) + r")\b", re.IGNORECASE)
+"""After a nationality or ethnicity term: a :data:`THING_NOUNS` noun."""
 
 _PERSON_AFTER = re.compile(
     r"[\s-]+(?:(?:and|or|&|/)\s*\w+[\s-]+)?(?:" + "|".join(PERSON_NOUNS) + r")s?\b", re.IGNORECASE)

@@ -38,6 +38,7 @@ __all__ = [
     "IndicatorSentenceMask",
     "default_lexicon_dir",
     "identity_lexicon",
+    "indicator_readings",
     "mask_indicators",
 ]
 
@@ -239,7 +240,7 @@ def _mask_all(engine: Any, texts: list[str], unit: str = "phrase") -> list[str]:
             if not analysis.indicators:
                 continue
             text = current[original]
-            hits = [(h.start, h.end) for h in analysis.indicators]
+            hits = [(h.start, h.end) for h in (*analysis.indicators, *analysis.overlapped)]
             if unit == "phrase":
                 current[original] = _mask_phrases(text, hits)
             else:
@@ -271,10 +272,9 @@ class IndicatorMask(TransformerMixin, BaseEstimator):
     read the indicator's words too, adding "registration fee" to an ad could move its probability
     ``p`` down by more than ``rule_risk`` moves up, so an indicator could lower the risk (a new user
     found exactly that). With this step first in the model's pipeline, at training and at scoring,
-    the model never sees the matched words: an ad and the same ad without an indicator's words get
-    the same ``p``, so the indicator can only raise the risk, wherever it stands (its own sentence,
-    a title, the middle of a sentence). The other words of an added sentence are read like any
-    others. The rules carry the stated signs (ILO, Employer Pays Principle, ...;
+    the model never trains on the matched words, and :class:`scoring.model.JobRiskModel` scores an
+    ad by the best of its :func:`indicator_readings` (this mask is the first of them), so an added
+    indicator phrase, or an added sentence holding one, can only raise the risk. The rules carry the stated signs (ILO, Employer Pays Principle, ...;
     ``config/indicators``); the model carries the statistical signature of the rest of the wording.
 
     ``unit="sentence"`` removes each whole sentence holding a hit instead (adwatch 0.3.0 models).
@@ -323,6 +323,93 @@ class IndicatorMask(TransformerMixin, BaseEstimator):
         tags.input_tags.two_d_array = True
         tags.input_tags.string = True
         return tags
+
+
+MAX_READING_SENTENCES = 6
+"""Indicator sentences per ad that :func:`indicator_readings` varies (2**6 = 64 readings at most);
+those after the sixth are always hidden whole."""
+
+_READINGS_CACHE: dict[tuple[str, int, str], tuple[str, ...]] = {}
+_SPACES = re.compile(r"[ \t]+")
+
+
+def indicator_readings(texts: list[str], indicators_dir: str | None = None,
+                       max_sentences: int = MAX_READING_SENTENCES) -> list[tuple[str, ...]]:
+    """Every way of hiding each indicator sentence of each text: whole, or only its matched words.
+
+    The job-ad model's probability is its highest over these readings
+    (:meth:`scoring.model.JobRiskModel.predict_proba`). Adding an indicator to an ad, as a phrase
+    inside any sentence or as a sentence of its own, then never lowers that probability: every
+    reading of the shorter ad is also a reading of the longer one (the added sentence hidden whole,
+    or the added phrase's words hidden), and the maximum over a larger set cannot be smaller.
+
+    For a text with indicator hits in ``k`` sentences there are ``2 ** min(k, max_sentences)``
+    readings; sentences after the ``max_sentences``-th (in text order) are always hidden whole.
+    Each reading is then masked again by :func:`mask_indicators` (a join can form a new hit) and
+    its runs of spaces and tabs collapsed (line breaks kept), so equal word sequences give equal
+    strings. The first reading hides only the matched words everywhere. Memoised per text.
+
+    Args:
+        texts: ad texts (the model's cleaned text column), length n.
+        indicators_dir: folder of indicator YAML files (``None``: the settings' ``indicators_dir``).
+        max_sentences: indicator sentences varied per text (>= 0).
+
+    Returns:
+        n tuples of readings; a text without hits gives ``(text,)`` (spaces collapsed).
+
+    Raises:
+        ValueError: ``max_sentences`` < 0.
+    """
+    if max_sentences < 0:
+        raise ValueError("max_sentences must be >= 0")
+    key_dir = indicators_dir or ""
+    missing = [t for t in dict.fromkeys(texts) if (key_dir, max_sentences, t) not in _READINGS_CACHE]
+    if missing:
+        if len(_READINGS_CACHE) + len(missing) > _CACHE_MAX:
+            _READINGS_CACHE.clear()
+        engine = _engine(indicators_dir)
+        variants: dict[str, list[str]] = {}
+        for text, analysis in zip(missing, engine.analyze_detailed((t, "job") for t in missing), strict=True):
+            hits = [(h.start, h.end) for h in (*analysis.indicators, *analysis.overlapped)]
+            variants[text] = _readings(text, hits, engine.sentence_starts(text, analysis.lang), max_sentences)
+        flat = list(dict.fromkeys(v for vs in variants.values() for v in vs))
+        cleaned = dict(zip(flat, mask_indicators(flat, indicators_dir), strict=True))
+        for text, vs in variants.items():
+            out = [_collapse(cleaned[v]) for v in vs]
+            _READINGS_CACHE[(key_dir, max_sentences, text)] = tuple(dict.fromkeys(out))
+    return [_READINGS_CACHE[(key_dir, max_sentences, t)] for t in texts]
+
+
+def _collapse(text: str) -> str:
+    return "\n".join(_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+
+
+def _readings(text: str, hits: list[tuple[int, int]], starts: list[int], max_sentences: int) -> list[str]:
+    """The unmasked readings of one text (see :func:`indicator_readings`)."""
+    if not hits:
+        return [text]
+    bounds = [*starts, len(text)]
+    sentences = [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
+    with_hits = [(a, b) for a, b in sentences if any(a < max(he, hs + 1) and hs < b for hs, he in hits)]
+    varied, fixed = with_hits[:max_sentences], with_hits[max_sentences:]
+    out = []
+    for choice in itertools.product((False, True), repeat=len(varied)):
+        whole = [span for span, w in zip(varied, choice, strict=True) if w] + fixed
+        parts, pos = [], 0
+        for a, b in whole:
+            parts += [text[pos:a], " "]
+            pos = b
+        parts.append(text[pos:])
+        kept_text = "".join(parts)
+        # the hits outside the hidden sentences, shifted to the shortened text
+        shifted = []
+        for hs, he in hits:
+            if any(a < max(he, hs + 1) and hs < b for a, b in whole):
+                continue
+            shift = sum((b - a) - 1 for a, b in whole if b <= hs)
+            shifted.append((hs - shift, he - shift))
+        out.append(_mask_phrases(kept_text, shifted))
+    return out
 
 
 IndicatorSentenceMask = IndicatorMask

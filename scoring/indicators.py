@@ -7,9 +7,12 @@ fields). This module
   registered as ``adwatch.indicator_patterns.v1`` in ``spacy.registry.misc``);
 * registers the ``adwatch_indicators`` pipeline component (:class:`IndicatorMatcher`), which runs a
   ``PhraseMatcher(attr="LOWER")`` and a ``Matcher`` over the doc, drops matches that are negated
-  (NegEx window), cancelled by an exception phrase or suppressed by a sentence-level context rule,
-  keeps one span per overlapping group within a category, and writes ``doc.spans["indicators"]``
-  (label = indicator id) and ``doc.spans["indicators_negated"]`` (what was dropped, for audit);
+  (NegEx window), cancelled by an exception phrase or suppressed by a sentence-level context rule
+  (a negation cue or suppressor inside another indicator's match belongs to that match and cancels
+  nothing else), keeps one span per overlapping group within a category, and writes
+  ``doc.spans["indicators"]`` (label = indicator id), ``doc.spans["indicators_negated"]`` (what
+  was dropped, for audit) and ``doc.spans["indicators_overlapped"]`` (kept matches merged into an
+  overlapping one of their category);
   the ad-type cue matches found by the same scan are kept in ``doc.user_data`` and
   :meth:`IndicatorMatcher.ad_type_scores` scores them on demand (only ads whose type is unknown
   need it);
@@ -31,7 +34,7 @@ import bisect
 import itertools
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,6 +85,11 @@ _BRACES = re.compile(r"\{([^{}]*)\}")
 
 
 _SENT_END = frozenset({".", "!", "?", "...", "…", "¡", "¿"})
+
+
+def _inside(start: int, end: int, spans: Sequence[tuple[int, int]]) -> bool:
+    """True when tokens ``start:end`` overlap one of ``spans`` (token index pairs)."""
+    return any(s < end and start < e for s, e in spans)
 
 
 def _sent_start(doc: Doc, i: int) -> bool:
@@ -721,6 +729,9 @@ class IndicatorMatcher:
             :meth:`from_disk`.
         spans_key: ``doc.spans`` key for kept matches (label = indicator id).
         negated_key: ``doc.spans`` key for matches dropped by negation, exceptions or suppression.
+        overlap_key: ``doc.spans`` key for kept matches that overlap a heavier (or longer) match of
+            the same category and so are not reported separately ("placement fee" inside "placement
+            fee is charged"); :class:`scoring.features.IndicatorMask` hides their words too.
 
     Raises:
         ValueError: called on a doc before patterns were loaded.
@@ -734,11 +745,13 @@ class IndicatorMatcher:
         *,
         spans_key: str = "indicators",
         negated_key: str = "indicators_negated",
+        overlap_key: str = "indicators_overlapped",
     ) -> None:
         self.nlp = nlp
         self.name = name
         self.spans_key = spans_key
         self.negated_key = negated_key
+        self.overlap_key = overlap_key
         self.indicator_set: IndicatorSet | None = None
         if indicator_set is not None:
             self.set_indicators(indicator_set)
@@ -911,8 +924,12 @@ class IndicatorMatcher:
         pseudo = self._find(tokens, self._pseudo)
         return any(not any(ps < e and s < pe for ps, pe in pseudo) for s, e in hits)
 
-    def _negated(self, doc: Doc, start: int, end: int) -> bool:
-        """NegEx: cue within the window before (or a post-cue after), same sentence, no breaker."""
+    def _negated(self, doc: Doc, start: int, end: int, owned: Sequence[tuple[int, int]] = ()) -> bool:
+        """NegEx: cue within the window before (or a post-cue after), same sentence, no breaker.
+
+        ``owned``: token spans of the doc's other indicator matches. A cue inside one of them is
+        that indicator's wording ("No" in "No experience needed"), not a negation of this match.
+        """
         neg = self._neg
         before: list[str] = []
         if not _sent_start(doc, start):
@@ -928,7 +945,9 @@ class IndicatorMatcher:
                 k -= 1
             before.reverse()
         if before:
-            hits = self._find(before, self._cues_before)
+            first = start - len(before)
+            hits = [(cs, ce) for cs, ce in self._find(before, self._cues_before)
+                    if not _inside(first + cs, first + ce, owned)]
             if hits:
                 # a pseudo-negation may run into the match ("not" + "only passport"): look across
                 ext = before + [t.lower_ for t in doc[start:end]]
@@ -940,6 +959,7 @@ class IndicatorMatcher:
         n = len(doc)
         while k < n and doc[k].lower_ in self._after_skip and not _sent_start(doc, k):
             k += 1
+        first = k
         while k < n and len(after) < neg.window_after:
             tok = doc[k]
             if _sent_start(doc, k):
@@ -949,6 +969,11 @@ class IndicatorMatcher:
                 break
             after.append(low)
             k += 1
+        if owned and after:  # cut the window at the first token another indicator owns
+            for i in range(len(after)):
+                if _inside(first + i, first + i + 1, owned):
+                    after = after[:i]
+                    break
         return self._has_cue(after, self._cues_after)
 
     def ad_type_scores(self, doc: Doc, cues: set[tuple[int, str]] | None = None) -> dict[str, float]:
@@ -1023,7 +1048,7 @@ class IndicatorMatcher:
         inds = self.indicator_set.indicators
         raw: set[tuple[str, int, int]] = set()
         exc: dict[str, list[tuple[int, int]]] = {}
-        suppressors: list[tuple[frozenset[str], int]] = []
+        suppressors: list[tuple[frozenset[str], int, int]] = []
         windows: dict[str, list[tuple[int, int]]] = {}
         cue_matches: list[tuple[int, int, int]] = []
         cue_info = self._cue_info
@@ -1040,7 +1065,7 @@ class IndicatorMatcher:
             elif key in self._exc_key:
                 exc.setdefault(self._exc_key[key], []).append((s, e))
             elif key in self._suppress_cats:
-                suppressors.append((self._suppress_cats[key], s))
+                suppressors.append((self._suppress_cats[key], s, e))
         lowers = None
         for a_id, spans in windows.items():
             matcher = self._matchers[a_id]
@@ -1080,19 +1105,29 @@ class IndicatorMatcher:
             k = bisect.bisect_right(bounds, i)
             return bounds[k - 1], (bounds[k] if k < len(bounds) else n)
 
+        if suppressors:
+            # A suppressor inside another category's match is that indicator's wording
+            # ("accommodation is free of charge", "flights free of charge"): it does not cancel the
+            # registration fee earlier in the sentence.
+            suppressors = [(cats, ps, pe) for cats, ps, pe in suppressors
+                           if not any(inds[i].category not in cats and ms < pe and ps < me for i, ms, me in raw)]
+        ordered = sorted(raw, key=lambda m: (m[1], m[2], m[0]))
         negated_ends: list[int] = []
-        for ind_id, s, e in sorted(raw, key=lambda m: (m[1], m[2], m[0])):
+        for ind_id, s, e in ordered:
             ind = inds[ind_id]
             if any(xs < e and s < xe for xs, xe in exc.get(ind_id, ())):
                 dropped.append((ind_id, s, e))
                 continue
-            if ind.negatable and (self._negated(doc, s, e) or self._coordinated(doc, s, negated_ends)):
-                dropped.append((ind_id, s, e))
-                negated_ends.append(e)
-                continue
+            if ind.negatable:
+                # other matches' spans: a negation cue inside one belongs to it (see _negated)
+                owned = [(ms, me) for i, ms, me in ordered if (ms, me) != (s, e) and not (ms <= s and e <= me)]
+                if self._negated(doc, s, e, owned) or self._coordinated(doc, s, negated_ends):
+                    dropped.append((ind_id, s, e))
+                    negated_ends.append(e)
+                    continue
             if suppressors:
                 ss, se = sent_of(s)
-                if any(ind.category in cats and ss <= pos < se for cats, pos in suppressors):
+                if any(ind.category in cats and ss <= pos < se for cats, pos, _ in suppressors):
                     dropped.append((ind_id, s, e))
                     continue
             kept.append((ind_id, s, e))
@@ -1100,16 +1135,21 @@ class IndicatorMatcher:
         # within a category keep one span per overlapping group: heavier, then longer, then earlier
         kept.sort(key=lambda m: (-inds[m[0]].weight, -(m[2] - m[1]), m[1], m[0]))
         chosen: list[tuple[str, int, int]] = []
+        overlapped: list[tuple[str, int, int]] = []
         for ind_id, s, e in kept:
             cat = inds[ind_id].category
             if any(inds[c].category == cat and cs < e and s < ce for c, cs, ce in chosen):
+                overlapped.append((ind_id, s, e))
                 continue
             chosen.append((ind_id, s, e))
         chosen.sort(key=lambda m: (m[1], m[2], m[0]))
+        overlapped.sort(key=lambda m: (m[1], m[2], m[0]))
         dropped.sort(key=lambda m: (m[1], m[2], m[0]))
         doc.user_data[self._cue_user_key] = (n, cue_matches)
         doc.spans[self.spans_key] = [Span(doc, s, e, label=i) for i, s, e in chosen]
         doc.spans[self.negated_key] = [Span(doc, s, e, label=i) for i, s, e in dropped]
+        doc.spans[getattr(self, "overlap_key", "indicators_overlapped")] = [
+            Span(doc, s, e, label=i) for i, s, e in overlapped]
         return doc
 
     # ---------------------------------------------------------------- serialisation

@@ -8,8 +8,8 @@ Input frame (built by :func:`ad_frame`): a 2-D ``object`` array, column 0 the cl
 columns 1.. the :data:`META_FIELDS` as strings (``"yes"``, ``"no"``, a lower-cased category,
 ``"none"`` when the source left it blank, ``"unknown"`` when the source does not have it:
 DIFrauD rows and most crawled ads). One ``Pipeline``: identity-term filter (off by default) ->
-:class:`scoring.features.IndicatorMask` (the words each rule indicator matched removed, so
-an added indicator never lowers the risk) -> ``ColumnTransformer`` (word TF-IDF and one-hot metadata;
+:class:`scoring.features.IndicatorMask` (the words each rule indicator matched removed; at
+scoring, the best of the ad's indicator readings, so an added indicator never lowers the risk) -> ``ColumnTransformer`` (word TF-IDF and one-hot metadata;
 char TF-IDF is an available block no shipped candidate uses) -> classifier (linear, Naive Bayes, or the nearest-neighbour contrast
 :class:`scoring.similarity.TopKSimilarity`), wrapped in ``CalibratedClassifierCV`` (sigmoid, ``ensemble=False``) whose calibrator is
 fitted on out-of-fold scores from a grouped split, so it never sees scores of ads the scoring
@@ -66,6 +66,7 @@ from scoring.extract import DATASET_CONTACT_TOKEN
 from scoring.features import (
     IdentityTermFilter,
     IndicatorMask,
+    indicator_readings,
 )
 from scoring.similarity import TopKSimilarity
 
@@ -335,11 +336,16 @@ def _candidates() -> list[_Candidate]:
     an added char_wb block (0.409-0.420), soft (log-sum-exp) or similarity-weighted neighbours
     (0.388-0.414), a kNN + SVM rank average (0.397), and word unigrams instead of 1-2-grams (0.432,
     +0.012, ahead on 4 of 5 seeds; +0.043 with stricter groups: worth re-checking on more data).
+    A third search on the phrase-masked text (same bar: +0.03 mean PR-AUC over the kNN, ROC-AUC not
+    lower, ahead on 4 of 5 seeds) found nothing either: kNN on LSA (200 components) alone 0.295 or
+    beside TF-IDF 0.326, stacking kNN + LR 0.399, binary TF 0.412 (ROC lower), BM25 0.404, kNN +
+    z-scored LR 0.410, hubness (CSLS) corrections 0.290-0.376, one neighbour per near-duplicate
+    group 0.395, against 0.398.
     """
     return [
         _Candidate(
             "baseline_tfidf_lr", ("plain",), lambda seed: LogisticRegression(max_iter=1000),
-            "plain TfidfVectorizer() + LogisticRegression(), library defaults, whole text",
+            "plain TfidfVectorizer() + LogisticRegression(max_iter=1000), otherwise library defaults, whole text",
         ),
         _Candidate(
             "lr_word_meta", ("word", "meta"), _lr,
@@ -516,6 +522,29 @@ def _trainable(masked: NDArray[np.object_]) -> NDArray[np.bool_]:
     return np.array([len(str(t).strip()) >= MIN_TRAIN_CHARS for t in masked[:, 0]], dtype=bool)
 
 
+def _reading_frame(X: NDArray[np.object_]) -> tuple[NDArray[np.object_], NDArray[np.intp]]:
+    """One row per indicator reading of each ad of the frame ``X`` (identity filter already applied;
+    :func:`scoring.features.indicator_readings`), metadata repeated, and each row's ad index."""
+    readings = indicator_readings([str(t) for t in X[:, 0]])
+    owner = np.repeat(np.arange(X.shape[0]), [len(r) for r in readings])
+    out = X[owner].copy()
+    out[:, 0] = [text for r in readings for text in r]
+    return out, owner
+
+
+def _group_max(scores: NDArray[np.float64], owner: NDArray[np.intp], n: int) -> tuple[NDArray[np.float64],
+                                                                                    NDArray[np.intp]]:
+    """Per ad (``owner`` = ad index of each row, ads 0..n-1): the highest row score and that row's
+    index (the first on ties)."""
+    best = np.full(n, -np.inf)
+    np.maximum.at(best, owner, scores)
+    rows = np.full(n, -1, dtype=np.intp)
+    for i in range(scores.size - 1, -1, -1):  # reversed, so the first of equal rows wins
+        if scores[i] == best[owner[i]]:
+            rows[owner[i]] = i
+    return best, rows
+
+
 def _oof_scores(
     cands: Sequence[_Candidate], X: NDArray[np.object_], y: NDArray[np.int_], folds: NDArray[np.int_],
     seed: int, say: Callable[[str], None] | None,
@@ -537,7 +566,9 @@ def _oof_scores(
             tr_kept = np.flatnonzero((folds != k) & keep)
             full = _features(needed)
             Xtr_all = sp.csr_matrix(full.fit_transform(masked[tr_kept]))
-            Xte_all = sp.csr_matrix(full.transform(masked[te]))
+            # held-out ads are scored as at inference: the best of their indicator readings
+            te_frame, owner = _reading_frame(X[te])
+            Xte_all = sp.csr_matrix(full.transform(te_frame))
             slices = full.output_indices_
         for cand in cands:
             if cand.blocks == ("plain",):
@@ -548,7 +579,7 @@ def _oof_scores(
             # gives exactly what _pipeline(cand) would compute on this fold.
             cols = np.concatenate([np.arange(slices[b].start, slices[b].stop) for b in cand.blocks])
             clf = cand.make_clf(seed).fit(Xtr_all[:, cols], y[tr_kept])
-            oof[cand.name][te] = _scores(clf, Xte_all[:, cols])
+            oof[cand.name][te] = _group_max(_scores(clf, Xte_all[:, cols]), owner, te.size)[0]
         if say is not None:
             say(f"fold {k + 1}: {te.size} held-out ads, {int(y[te].sum())} fraudulent")
     return oof
@@ -656,7 +687,9 @@ def train_model(
     score the held-out part with every candidate in :func:`_candidates` (the plain TF-IDF + LR
     baseline among them); (3) out-of-fold ROC-AUC, PR-AUC, Brier and ECE with 95% group-bootstrap
     intervals (ROC/PR-AUC on the pooled out-of-fold scores; the probabilities for Brier/ECE from a
-    sigmoid fitted on the *other* folds' out-of-fold scores); (4) pick the highest OOF PR-AUC;
+    sigmoid fitted on the *other* folds' out-of-fold scores); (4) pick the highest OOF PR-AUC among
+    the candidates other than the baseline (the baseline reads the indicator words, so it would break
+    the risk's no-decrease guarantee; a warning says when it ranks better);
     (5) fit it on all records inside
     ``CalibratedClassifierCV(method="sigmoid", cv=PredefinedSplit(folds), ensemble=False)``.
 
@@ -716,11 +749,19 @@ def train_model(
             f"Brier {_fmt(metrics['brier'])}")
 
     baseline = cands[0].name
-    selected = max(cands, key=lambda c: (results[c.name]["metrics"]["pr_auc"]["value"], -cands.index(c))).name
+    # The plain baseline is the yardstick, never the choice: it reads the indicator words, so with
+    # it an added indicator could lower the risk (see IndicatorMask).
+    selectable = [c for c in cands if c.name != baseline]
+    selected = max(selectable,
+                   key=lambda c: (results[c.name]["metrics"]["pr_auc"]["value"], -cands.index(c))).name
     gain: MetricCI = paired_bootstrap_diff(pr_auc, y, oof[selected], oof[baseline], groups=groups,
                                            n_boot=n_boot, seed=seed)
     say(f"selected {selected} (PR-AUC gain over baseline {_fmt(gain.as_dict())})")
-    if selected != baseline and gain.low <= 0.0:
+    if gain.value < 0.0:
+        say(f"warning: the plain baseline ranks this data better than {selected} (PR-AUC gain {gain.value:.3f}); "
+            "it is not selectable because it reads the indicator words, so an added indicator could lower "
+            "the risk")
+    elif gain.low <= 0.0:
         say(f"warning: the 95% interval of {selected}'s PR-AUC gain over the baseline includes 0: on this "
             "data it is not clearly better than plain TF-IDF + logistic regression")
     chosen = next(c for c in cands if c.name == selected)
@@ -759,6 +800,11 @@ def train_model(
         fit_rows = _trainable(IndicatorMask().fit(X).transform(X))
     estimator.cv = PredefinedSplit(folds[fit_rows])
     estimator.fit(X_raw[fit_rows], y[fit_rows])
+    if chosen.blocks != ("plain",):
+        # CalibratedClassifierCV fitted its sigmoid on out-of-fold scores of the phrase-masked text;
+        # adwatch scores an ad by its best indicator reading (JobRiskModel), so refit the sigmoid on
+        # the out-of-fold scores computed that way (same folds, same training rows).
+        estimator.calibrated_classifiers_[0].calibrators[0].fit(oof[selected][fit_rows], y[fit_rows])
     _compact_vocabularies(estimator)
     say("fitted the selected model on all ads and its sigmoid calibrator on out-of-fold scores")
 
@@ -849,6 +895,11 @@ class JobRiskModel:
     ) -> NDArray[np.float64]:
         """Calibrated probability that each ad is fraudulent in the EMSCAD sense.
 
+        The classifier scores every indicator reading of the ad
+        (:func:`scoring.features.indicator_readings`: each sentence holding an indicator hidden
+        whole or only its matched words) and the highest score is calibrated. So adding an
+        indicator, as a phrase or as a sentence, never lowers the probability.
+
         Args:
             texts: ad texts, length n.
             metadata: optional per-ad dicts, length n (see :func:`ad_frame`).
@@ -862,8 +913,13 @@ class JobRiskModel:
         """
         if len(texts) == 0:
             return np.zeros(0, dtype=float)
-        proba = np.asarray(self.estimator.predict_proba(ad_frame(texts, metadata)), dtype=float)
-        clipped: NDArray[np.float64] = np.clip(proba[:, 1], 0.0, 1.0)
+        calibrated = self.estimator.calibrated_classifiers_
+        if len(calibrated) == 1 and len(calibrated[0].calibrators) == 1:
+            scores, _rows, _terms = self._best_readings(texts, metadata, with_terms=False)
+            proba = np.asarray(calibrated[0].calibrators[0].predict(scores), dtype=float)
+        else:  # not how train_model calibrates: the estimator's own averaging
+            proba = np.asarray(self.estimator.predict_proba(ad_frame(texts, metadata)), dtype=float)[:, 1]
+        clipped: NDArray[np.float64] = np.clip(proba, 0.0, 1.0)
         return clipped
 
     def predict_explain(
@@ -872,13 +928,9 @@ class JobRiskModel:
         """:meth:`predict_proba` and :meth:`explain_many` from one feature transform (the transform
         is most of the cost of each; the scorer needs both for every job ad).
 
-        With one calibrated classifier (how :func:`train_model` calibrates: one model, frozen,
-        calibrated on out-of-fold scores) the probability is that calibrator applied to the
-        classifier's decision function on the same feature rows, as ``CalibratedClassifierCV``
-        computes it; otherwise this falls back to :meth:`predict_proba`.
-
         Returns:
-            ``(probabilities, explanations)``: shape (n,) in [0, 1], and n lists as :meth:`explain_many`.
+            ``(probabilities, explanations)``: shape (n,) in [0, 1], and n lists as :meth:`explain_many`
+            (the features of the reading that gave the probability).
 
         Raises:
             ValueError: ``k < 1``, or the lengths differ.
@@ -888,22 +940,40 @@ class JobRiskModel:
             raise ValueError("k must be >= 1")
         if len(texts) == 0:
             return np.zeros(0, dtype=float), []
-        meta = None if metadata is None else [m or {} for m in metadata]
-        frame = ad_frame(texts, meta)
-        pipe, _sign = self._parts()
-        rows = sp.csr_matrix(pipe[:-1].transform(frame))
+        scores, rows, terms = self._best_readings(texts, metadata, with_terms=True)
         calibrated = self.estimator.calibrated_classifiers_
-        clf = pipe[-1]
-        terms = None
-        if len(calibrated) == 1 and len(calibrated[0].calibrators) == 1 and hasattr(clf, "decision_function"):
-            if hasattr(clf, "decision_and_contributions"):  # one neighbour search for both
-                scores, terms = clf.decision_and_contributions(rows)
-            else:
-                scores = np.asarray(clf.decision_function(rows), dtype=float).reshape(-1)
+        if len(calibrated) == 1 and len(calibrated[0].calibrators) == 1:
             proba = np.asarray(calibrated[0].calibrators[0].predict(scores), dtype=float)
         else:
-            proba = np.asarray(self.estimator.predict_proba(frame), dtype=float)[:, 1]
+            proba = self.predict_proba(texts, metadata)
         return np.clip(proba, 0.0, 1.0), self._explain_rows(rows, k, terms)
+
+    def _best_readings(
+        self, texts: Sequence[str], metadata: Sequence[dict[str, Any] | None] | None, with_terms: bool
+    ) -> tuple[NDArray[np.float64], sp.csr_matrix, sp.csr_matrix | None]:
+        """Per ad: the classifier's highest score over its indicator readings, that reading's feature
+        row, and (``with_terms`` and a classifier that computes them together) its per-feature terms.
+
+        Pipelines without the phrase mask (the plain baseline, or an artifact that hid whole
+        sentences) read each ad once, as their own steps do."""
+        pipe, _sign = self._parts()
+        meta = None if metadata is None else [m or {} for m in metadata]
+        frame = ad_frame(texts, meta)
+        clf = pipe[-1]
+        mask = pipe.named_steps.get("mask")
+        if mask is not None and mask.enabled and getattr(mask, "unit", "sentence") == "phrase":
+            expanded, owner = _reading_frame(pipe.named_steps["identity"].transform(frame))
+            rows = sp.csr_matrix(pipe.named_steps["features"].transform(expanded))
+        else:
+            owner = np.arange(len(texts))
+            rows = sp.csr_matrix(pipe[:-1].transform(frame))
+        terms = None
+        if with_terms and hasattr(clf, "decision_and_contributions"):  # one neighbour search for both
+            scores, terms = clf.decision_and_contributions(rows)
+        else:
+            scores = _scores(clf, rows)
+        best, idx = _group_max(np.asarray(scores, dtype=float).ravel(), owner, len(texts))
+        return best, rows[idx], (None if terms is None else sp.csr_matrix(terms)[idx])
 
     def _parts(self) -> tuple[Pipeline, float]:
         inner = self.estimator.calibrated_classifiers_[0]
@@ -959,9 +1029,8 @@ class JobRiskModel:
             raise ValueError("k must be >= 1")
         if len(texts) == 0:
             return []
-        pipe, _sign = self._parts()
-        meta = None if metadata is None else [m or {} for m in metadata]
-        return self._explain_rows(sp.csr_matrix(pipe[:-1].transform(ad_frame(texts, meta))), k)
+        _scores_best, rows, terms = self._best_readings(texts, metadata, with_terms=True)
+        return self._explain_rows(rows, k, terms)
 
     def _explain_rows(self, rows: sp.csr_matrix, k: int,
                       terms: sp.csr_matrix | None = None) -> list[list[tuple[str, float]]]:
@@ -1026,7 +1095,7 @@ def _metrics_doc(model: TrainedModel, name: str) -> dict[str, Any]:
         "model": name,
         "task": "rank job ads by probability of EMSCAD-style fraud, for human review",
         "selected": model.selected,
-        "selection_rule": "highest out-of-fold PR-AUC in grouped CV",
+        "selection_rule": "highest out-of-fold PR-AUC in grouped CV among the candidates other than the baseline",
         "baseline": model.baseline,
         "metrics": model.candidates[model.selected]["metrics"],
         "baseline_metrics": model.candidates[model.baseline]["metrics"],
@@ -1127,8 +1196,9 @@ def _card(model: TrainedModel, name: str) -> str:
         f"Seed {model.seed}; training is deterministic and does not depend on the order of the input files.",
         "",
         "What the model reads: every candidate but the baseline first removes the words each rule indicator",
-        "matched (`scoring.features.IndicatorMask`, the same rule engine and lexicons as the scorer), at",
-        "training and at scoring. The rules carry the stated signs (fees, documents, work",
+        "matched (`scoring.features.IndicatorMask`, the same rule engine and lexicons as the scorer) before",
+        "training; it scores an ad by the best of its indicator readings (see Risk in adwatch), in CV and in",
+        "use, and its sigmoid is fitted on those scores. The rules carry the stated signs (fees, documents, work",
         "abroad, ...) into the risk with their published weights; the model learns the signature of the",
         "rest of the wording and the metadata. "
         + (f"{model.data['not_trained_on']} ad(s) with under {MIN_TRAIN_CHARS} characters of text left after "
@@ -1154,7 +1224,7 @@ def _card(model: TrainedModel, name: str) -> str:
         "",
         f"PR-AUC gain over the baseline (paired group bootstrap): {_fmt(model.pr_auc_gain)}.",
         "",
-        "Candidates compared (selection by PR-AUC):",
+        "Candidates compared (the one with the highest PR-AUC, other than the baseline, is selected: the baseline reads indicator words):",
         "",
         "| candidate | PR-AUC | ROC-AUC | Brier |",
         "|---|---|---|---|",
@@ -1199,13 +1269,14 @@ def _card(model: TrainedModel, name: str) -> str:
         "- **Job ads**: `risk = 1 - (1 - p) * (1 - rule_risk)`, where `p` is this model's calibrated",
         "  probability and `rule_risk = 1 - prod_c (1 - w_c)` over the rule-indicator categories found",
         "  (`w_c` = the strongest weight in category `c`, from `config/indicators/*.yml`). The combination is",
-        "  monotone in `p` and in the indicators (`scoring/scorer.py`). The model never reads the words an",
-        "  indicator matched (`scoring.features.IndicatorMask`), so an ad with an indicator such as",
-        "  `document_request` or `recruitment_fee` gets the same `p` as the same ad without those words and",
-        "  at least its risk, wherever the words stand: own sentence, title, or inside another sentence",
-        "  (`tests/model/test_monotone_risk.py`). Other words, including the rest of an added sentence, are",
-        "  read as usual and move `p` either way. Bands low/medium/high use the thresholds in",
-        "  `AppSettings.bands`.",
+        "  monotone in `p` and in the indicators (`scoring/scorer.py`). `p` is the model's highest score over",
+        "  the ad's indicator readings (`scoring.features.indicator_readings`: each sentence holding an",
+        "  indicator hidden whole, or only the words the indicator matched). Every reading of an ad is also a",
+        "  reading of the ad with an indicator such as `document_request` or `recruitment_fee` added, as its",
+        "  matched words anywhere or as a sentence of its own, so such an addition never lowers `p` or the",
+        "  risk (`tests/model/test_monotone_risk.py`). Other words glued in with it (inside another sentence",
+        "  or a title), or an insertion that splits an indicator already there, are read like any edit and",
+        "  can move `p` either way. Bands low/medium/high use the thresholds in `AppSettings.bands`.",
         *_rules_lines(model),
         "- **Escort and other ads**: `risk = rule_risk`, an indicator-based score. No public labelled escort",
         "  ads exist, so this score is **not calibrated** and is not a probability; this model is not used.",

@@ -54,6 +54,9 @@ class Analysis:
         entities: phones, e-mails, handles, ages, prices and places, in text order.
         dropped: matches cancelled by negation, an exception phrase or a context rule (for audit;
             same ad-type filter).
+        overlapped: kept matches that overlap a reported hit of their category (same ad-type
+            filter); not evidence of their own, but their words are indicator wording
+            (:class:`scoring.features.IndicatorMask` hides them from the model).
         ad_type_scores: cue scores behind the inference (``{"job": 3.0}``); empty when the ad type
             was given.
         lang: ISO 639-1 code of the ad: the one given, or the detected one (the lexicon used is this
@@ -66,6 +69,7 @@ class Analysis:
     indicators: list[IndicatorHit] = field(default_factory=list)
     entities: list[Entity] = field(default_factory=list)
     dropped: list[IndicatorHit] = field(default_factory=list)
+    overlapped: list[IndicatorHit] = field(default_factory=list)
     ad_type_scores: dict[str, float] = field(default_factory=dict)
     lang: str = "en"
     lang_detected: bool = False
@@ -325,6 +329,8 @@ class RuleEngine:
             indicators=self._hits(doc, component.spans_key, iset, doc_norm, ad_type),
             entities=entities,
             dropped=self._hits(doc, component.negated_key, iset, doc_norm, ad_type),
+            overlapped=self._hits(doc, getattr(component, "overlap_key", "indicators_overlapped"), iset, doc_norm,
+                                  ad_type),
             ad_type_scores=scores,
             lang=lang,
             lang_detected=lang_detected,

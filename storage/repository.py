@@ -154,6 +154,7 @@ class QueueRow:
     status: str
     model_version: str
     top_features: list[str] = field(default_factory=list)
+    """Model features that raised this ad's risk (positive explanation terms), strongest first."""
 
     def as_dict(self) -> dict[str, Any]:
         """The row as a JSON-serialisable dict (the ``adwatch queue --format json`` object)."""
@@ -627,7 +628,9 @@ def queue(
             ad_id=ad.id, url=ad.url, site=ad.site, ad_type=ad.ad_type, title=ad.title, risk=score.risk,
             band=score.band, categories=list(score.categories or []), status=ad.review_status,
             model_version=score.model_version,
-            top_features=[str(f[0]) for f in (score.explanation or {}).get("top_features", []) if f],
+            # "why" lists what raised the risk: features with a negative term lowered it
+            top_features=[str(f[0]) for f in (score.explanation or {}).get("top_features", [])
+                          if f and len(f) > 1 and float(f[1]) > 0],
         )
         for ad, score in session.execute(stmt).all()
     ]

@@ -49,10 +49,10 @@ def test_indicator_mask_removes_the_matched_words_and_keeps_the_rest() -> None:
     out = mask.transform(frame)
     assert out.shape == frame.shape and out is not frame
     np.testing.assert_array_equal(out[:, 1:], frame[:, 1:])  # metadata untouched
-    # only the matched words go: "registration fee", "Send a copy of your passport", "Housing
-    # provided", "Urgent", "start immediately"; text 1 holds no indicator
+    # only the matched words go: "registration fee" and the overlapping "fee of $50", "Send a copy
+    # of your passport", "Housing provided", "Urgent", "start immediately"; text 1 holds no indicator
     assert [" ".join(t.split()) for t in out[:, 0]] == [
-        "Earn $900 weekly from home! A of $50 is required before you start.", TEXTS[1], ". . hiring, ."]
+        "Earn $900 weekly from home! A is required before you start.", TEXTS[1], ". . hiring, ."]
     engine = default_engine()
     assert sum(len(a.indicators) for a in engine.analyze_detailed((t, "job") for t in frame[:, 0])) >= 5
     assert all(not a.indicators for a in engine.analyze_detailed((t, "job") for t in out[:, 0]))
@@ -179,7 +179,7 @@ def test_evaluate_errors(small_model: tuple[Path, TrainedModel], tmp_path: Path)
 SCORED = [
     {"id": "a1", "text": "Brazilian cooks wanted for a new restaurant.", "risk": 0.8, "band": "high"},
     {"id": "a2", "text": "Spanish-speaking nanny for a Brazilian family.", "risk": 0.4, "band": "medium"},
-    {"id": "a3", "text": "Asian restaurant needs waiters.", "risk": 0.2, "band": "low"},
+    {"id": "a3", "text": "Asian waiters needed for our restaurant.", "risk": 0.2, "band": "low"},
     {"id": "a4", "text": "Warehouse staff, day shifts.", "risk": 0.1, "band": "low"},
     {"id": "a5", "risk": 0.5, "band": "medium"},  # text comes from the input file
 ]
@@ -218,6 +218,22 @@ def test_mentioned_groups() -> None:
         "nationality": none, "ethnicity": none, "language": {"Italian", "French"}}
     assert mentioned_groups("German is a plus") == {"nationality": none, "ethnicity": none, "language": {"German"}}
     assert mentioned_groups("Filipino preferred")["nationality"] == {"Filipino"}  # a preference for people
+
+
+def test_a_term_naming_a_thing_is_not_a_mention() -> None:
+    """A new user found "nail polish", "German Shepherd", "Swedish massage", "Full English breakfast"
+    and a dozen more counted as nationalities or ethnicities."""
+    for text in ["nail polish and shoe polish", "German Shepherd puppies", "Indian Ocean cruise",
+                 "American Express card", "French fries and French doors",
+                 "Swiss cheese, Danish pastry, Turkish coffee, Greek yogurt", "Swedish massage",
+                 "Dutch oven; Irish pub; Colombian coffee; Brazilian wax", "Full English breakfast"]:
+        assert mentioned_groups(text) == {"nationality": set(), "ethnicity": set(), "language": set()}, text
+    assert mentioned_groups("Polish workers wanted")["nationality"] == {"Polish"}
+    assert mentioned_groups("Swedish massage by Asian girls")["ethnicity"] == {"Asian"}
+    # "Asian massage" describes the workers: still a mention
+    assert mentioned_groups("Asian massage, new girls")["ethnicity"] == {"Asian"}
+    assert mentioned_groups("Native speaker of Russian required") == {
+        "nationality": set(), "ethnicity": set(), "language": {"Russian"}}
 
 
 def test_everyday_colour_words_are_ethnicity_only_next_to_a_person() -> None:

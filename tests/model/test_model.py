@@ -277,3 +277,24 @@ def test_card_projects_the_targets_and_ranks_the_first_fold_draw() -> None:
     assert "is the highest of the\n3 draws for knn (PR-AUC 0.478 against a mean of 0.398)" in lines
     rep["candidates"]["knn"]["pr_auc"] = [0.35, 0.478, 0.40]
     assert "is the lowest of the\n3 draws" in "\n".join(_repeat_lines(model))  # type: ignore[arg-type]
+
+
+def test_the_plain_baseline_is_never_selected(subset: list[LabelledAd], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The baseline reads indicator words (an added indicator could lower its p), so it is only the
+    yardstick: a weaker masked candidate is chosen, with a warning (a new user trained a model that
+    selected the baseline while its card claimed the masking)."""
+    from sklearn.dummy import DummyClassifier
+
+    import scoring.model as sm
+
+    real = sm._candidates()
+    weak = sm._Candidate("dummy_meta", ("meta",), lambda seed: DummyClassifier(strategy="prior"),
+                         "constant prior")
+    monkeypatch.setattr(sm, "_candidates", lambda: [real[0], weak])
+    lines: list[str] = []
+    trained = train_model(subset, seed=0, n_boot=10, log=lines.append)
+    assert trained.candidates["baseline_tfidf_lr"]["metrics"]["pr_auc"]["value"] > 0.5
+    # per-fold priors: about the share of fraudulent ads, 71 / 321
+    assert trained.candidates["dummy_meta"]["metrics"]["pr_auc"]["value"] == pytest.approx(71 / 321, abs=0.005)
+    assert trained.selected == "dummy_meta"
+    assert any(line.startswith("warning: the plain baseline ranks this data better than dummy_meta") for line in lines)

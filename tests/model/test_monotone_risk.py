@@ -5,9 +5,13 @@ data-entry ad and its risk fell from 0.91 to 0.88: the model read the sentence a
 dropped by more than the rule risk rose. adwatch 0.3.0 hid every sentence holding an indicator from
 the model, which covered that case; a second trial then glued indicators into existing sentences,
 after an ad with no final full stop, or as a title ("URGENT HIRING - ..."), and risk fell from 0.86
-to 0.42, because the whole joined sentence was hidden. The model now never sees the words an
-indicator matched (scoring.features.IndicatorMask), so those words leave its probability unchanged
-wherever they stand.
+to 0.42, because the whole joined sentence was hidden. A third found a second fee sentence in an ad
+that already had one lowering p (the category already counted, so the rules could not make up).
+
+Now the model never trains on the words an indicator matched (scoring.features.IndicatorMask) and
+scores an ad by its best reading: each indicator sentence hidden whole or only its matched words
+(scoring.features.indicator_readings). Every reading of an ad is a reading of the ad with an
+indicator phrase or sentence added, so p can only rise, and with it the risk.
 """
 
 from __future__ import annotations
@@ -106,15 +110,15 @@ def test_masking_removes_exactly_the_matched_words() -> None:
     text = clean_text("Data entry clerk wanted for our office. Applicants must pay a registration fee of $150.\n"
                       "Send a copy of your passport.\nWe offer training.")
     masked = mask_indicators([text])[0]
-    assert " ".join(masked.split()) == ("Data entry clerk wanted for our office. Applicants must pay a of $150. . "
-                                        "We offer training.")
+    # "registration fee" and the overlapping "fee of $150" go, "Send a copy of your passport" goes
+    assert " ".join(masked.split()) == "Data entry clerk wanted for our office. Applicants must pay a . . We offer training."
     plain = "Warehouse operatives for day and night shifts."
     assert mask_indicators([plain]) == [plain]
     for phrase, _ in PHRASES:  # each test phrase is matched whole
         assert mask_indicators([phrase])[0].strip() == "", phrase
 
 
-def test_an_indicator_phrase_anywhere_leaves_p_unchanged_and_never_lowers_risk(scorer: Scorer) -> None:
+def test_an_indicator_phrase_anywhere_never_lowers_p_or_risk(scorer: Scorer) -> None:
     assert scorer.model is not None
     bases = _base_ads()
     before = dict(zip(bases, _scores(scorer, bases), strict=True))
@@ -132,13 +136,11 @@ def test_an_indicator_phrase_anywhere_leaves_p_unchanged_and_never_lowers_risk(s
             # indicator there, so the model reads it like other words
             negated += 1
             continue
-        # the model reads the same words in both versions (unless the rule's match took in a
-        # neighbouring word, as "Email" + "copy of your passport"): same probability ...
-        if _words(masked) == _words(masked_before[base]):
-            same += 1
-            assert score.explanation["model_probability"] == pytest.approx(
-                old.explanation["model_probability"], abs=1e-6), (where, longer[:200])
-        # ... and the risk can only rise, and a category the ad lacked raises it
+        # every reading of the base ad is a reading of the longer one: p can only rise ...
+        p_old, p_new = old.explanation["model_probability"], score.explanation["model_probability"]
+        assert p_new >= p_old - 1e-6, (p_old, p_new, where, longer[:200])
+        same += _words(masked) == _words(masked_before[base])  # the phrase reading is the base's
+        # ... and so can the risk, and a category the ad lacked raises it
         assert score.risk >= old.risk - 1e-6, (old.risk, score.risk, where, longer[:200])
         if category not in old.explanation["categories"] and old.risk < 0.999:
             assert score.risk > old.risk + 1e-6, (old.risk, score.risk, where, longer[:200])
@@ -149,9 +151,9 @@ def test_an_indicator_phrase_anywhere_leaves_p_unchanged_and_never_lowers_risk(s
 
 
 def test_adding_an_indicator_sentence_anywhere_never_lowers_job_risk(scorer: Scorer) -> None:
-    """A whole sentence also brings words no rule matched; the model reads those, so p may move,
-    but on these ads it never moves enough to outweigh the indicator (4,740 such insertions in
-    the trial that found the fault: none lowered the risk)."""
+    """A whole sentence also brings words no rule matched. As a sentence of its own it is hidden
+    whole in one reading, so p cannot fall; glued into a title or another sentence its other words
+    are read, and on these ads they never outweigh the indicator."""
     bases = _base_ads()
     before = dict(zip(bases, _scores(scorer, bases), strict=True))
     cases = [(b, where, t, cat) for b in bases for sentence, cat in ADDED
@@ -164,17 +166,32 @@ def test_adding_an_indicator_sentence_anywhere_never_lowers_job_risk(scorer: Sco
             negated += 1
             continue
         assert score.risk >= old.risk - 1e-6, (old.risk, score.risk, where, longer[:200])
-        moved += abs(score.explanation["model_probability"] - old.explanation["model_probability"]) > 1e-4
+        p_old, p_new = old.explanation["model_probability"], score.explanation["model_probability"]
+        if where in ("end", "newline"):  # a sentence of its own: one reading hides it whole
+            assert p_new >= p_old - 1e-6, (p_old, p_new, where, longer[:200])
+        moved += abs(p_new - p_old) > 1e-4
     assert negated <= 0.02 * len(cases), negated
     assert moved > 0  # the sentences' other words do reach the model
 
 
-def test_a_phrase_and_its_sentence_get_the_probability_of_the_ad_without_the_phrase(scorer: Scorer) -> None:
-    """The rest of an added sentence counts like any other words: the ad with the sentence gets the
-    probability of the ad with only the sentence's unmatched words."""
-    base = OWN[0]
-    with_fee = base + " Applicants must pay a registration fee of $150 before the interview."
-    without = base + " Applicants must pay a of $150 before the interview."
-    a, b = _scores(scorer, [with_fee, without])
-    assert a.explanation["model_probability"] == pytest.approx(b.explanation["model_probability"], abs=1e-6)
-    assert a.risk > b.risk
+def test_a_second_indicator_of_a_category_the_ad_has_never_lowers_risk(scorer: Scorer) -> None:
+    """A new user added "Registration fee of $50 required." to an ad that already asked for a fee:
+    the rules could not add risk (a category counts once) and the sentence's other words lowered p
+    (risk 0.926 -> 0.916 in one ad). As a sentence of its own it is now hidden whole in one reading."""
+    bases = [
+        ("Hotel housekeeping staff needed. Registration fee of $50 required before travel. "
+        "Contact jobs@example.org for details"),
+        ("Data Entry Clerk - work from home. Earn big money typing from home. A small fee is required for "
+        "your starter kit. Text +1 212 555 0147"),
+        ("Factory workers needed in Poland. Placement fee of $300. We keep your passport for safekeeping. "
+        "Call (415) 555-0199"),
+        *OWN,
+    ]
+    added = ["Registration fee of $50 required.", "A placement fee is charged.",
+             "We keep your passport for safekeeping.", "Applicants must pay a registration fee of $150 first."]
+    cases = [(b, t) for b in bases for a in added for t in (a + " " + b, b.rstrip(".") + ". " + a, b + "\n" + a)]
+    before = dict(zip(bases, _scores(scorer, bases), strict=True))
+    for (base, longer), score in zip(cases, _scores(scorer, [t for _, t in cases]), strict=True):
+        old = before[base]
+        assert score.explanation["model_probability"] >= old.explanation["model_probability"] - 1e-6, longer
+        assert score.risk >= old.risk - 1e-6, (old.risk, score.risk, longer)

@@ -101,10 +101,14 @@ def test_shipped_model_explanations_sum_to_its_score() -> None:
         pytest.fail(f"shipped model {shipped.version} is not the TopKSimilarity candidate; update this test")
     text = ("Work from home as a data entry clerk. Weekly pay, flexible hours, start today. Send a copy of "
             "your passport to hr@example.org.")
+    # the ad is scored by its best indicator reading: here the passport sentence hidden whole
+    # beats hiding only "Send a copy of your passport" (which leaves "to hr@example.org")
     rows = pipe[:-1].transform(ad_frame([text]))
-    score = pipe[-1].decision_function(rows)[0]
+    phrase_only = pipe[-1].decision_function(rows)[0]
+    score = shipped._best_readings([text], None, with_terms=False)[0][0]
+    assert score >= phrase_only
     terms = shipped.explain(text, k=100_000)
     assert sum(w for _, w in terms) == pytest.approx(score, abs=1e-5)
-    assert terms[0] == ("word:entry clerk", pytest.approx(0.0243, abs=1e-4))  # pushes the risk up
+    assert terms[0] == ("word:entry clerk", pytest.approx(0.0340, abs=1e-4))  # pushes the risk up
     # "Send a copy of your passport" is an indicator's match: the model never reads it (IndicatorMask)
     assert not any("passport" in f or "copy" in f for f, _ in terms)

@@ -115,6 +115,36 @@ def test_negation_stops_at_a_clause_break(engine: RuleEngine):
     assert {h.category for h in hits} == {"no_requirements", "document_request"}
 
 
+@pytest.mark.parametrize(("text", "categories"), [
+    # a new user added indicators to a fee ad and the fee vanished: the added indicator's own
+    # wording ("No", "free of charge") negated or suppressed it
+    ("No experience needed and a registration fee of $80 is required.", {"no_requirements", "recruitment_fee"}),
+    ("Factory work. No experience needed we keep your passport for safekeeping.",
+     {"no_requirements", "document_request"}),
+    ("A registration fee of $80 is required before you start and accommodation is free of charge.",
+     {"recruitment_fee", "housing_provided"}),
+    ("A registration fee of $80 is required before you start, flights free of charge.",
+     {"recruitment_fee", "travel_provided"}),
+    ("Application fee required accommodation free of charge", {"recruitment_fee", "housing_provided"}),
+])
+def test_a_cue_inside_another_indicator_cancels_nothing_else(engine: RuleEngine, text, categories):
+    analysis = engine.analyze_one(text, "job")
+    assert {h.category for h in analysis.indicators} == categories
+    assert analysis.dropped == []
+
+
+def test_plain_negation_and_suppression_still_cancel(engine: RuleEngine):
+    for text in ["No registration fee or passport copy needed.", "Registration is free of charge.",
+                 "The employer pays the placement fee.", "We pay all fees, no registration fee."]:
+        assert engine.analyze_one(text, "job").indicators == [], text
+
+
+def test_overlapping_matches_of_a_category_are_kept_for_masking(engine: RuleEngine):
+    analysis = engine.analyze_one("Data Entry Clerk. A placement fee is charged.", "job")
+    assert [h.text for h in analysis.indicators] == ["fee is charged"]
+    assert [h.text for h in analysis.overlapped] == ["placement fee"]
+
+
 def test_ad_type_filter(engine: RuleEngine):
     results = list(engine.analyze([("Incall only", "job"), ("Placement fee required", "other"),
                                    ("Incall only", "escort")]))

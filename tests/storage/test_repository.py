@@ -57,7 +57,7 @@ def record(url: str, sha: str = "a" * 64, risk: float = 0.5, band: str = "medium
         fields={"title": title, "body": text.split("\n\n", 1)[1], "salary_min": 10.0, "contact_raw": "(212) 555-0147"},
         score=ScoreRecord(
             model_version="job-risk-0.1.0", risk=risk, band=band, categories=["document_request"],
-            explanation={"top_features": [["word:passport", 0.3]]},
+            explanation={"top_features": [["word:passport", 0.3], ["word:cook", -0.2], ["meta:x_yes", 0.1]]},
             hits=[{"indicator_id": "job.docs.passport_copy", "category": "document_request",
                    "start": text.index("passport"), "end": text.index("passport") + 13, "text": "passport copy",
                    "weight": 0.7}],
@@ -189,7 +189,8 @@ def test_queue_orders_by_risk_and_filters_flagged(sessions):
     assert len(everything) == 3 and everything[-1].risk == pytest.approx(0.1)
     assert [r.band for r in top1] == ["high"]
     assert flagged[0].as_dict()["categories"] == ["document_request"]
-    assert flagged[0].top_features == ["word:passport"]
+    # the queue's "why" lists what raised the risk, not "cook", which lowered it
+    assert flagged[0].top_features == ["word:passport", "meta:x_yes"]
     assert "555" not in str(flagged[0].as_dict())
 
 
