@@ -265,6 +265,15 @@ def train(
     except (CliInputError, DatasetError, StorageError, ValueError) as exc:
         raise _fail(str(exc)) from exc
     console.print(f"model written to {folder}")
+    from config.settings import get_settings
+    from scoring.scorer import find_model_dir
+
+    settings = get_settings()
+    loaded = find_model_dir(Path(settings.models_dir), settings.model_name)
+    if loaded is not None and loaded.resolve() != folder.resolve():
+        console.print(f"[yellow]note:[/] adwatch scores with {loaded.name}; to use this model set "
+                      f"ADWATCH_MODEL_NAME={folder.name}" + (f" and ADWATCH_MODELS_DIR={folder.parent}"
+                                                             if folder.parent.resolve() != Path(settings.models_dir).resolve() else ""))
 
 
 # ---------------------------------------------------------------- evaluate --------------------
@@ -572,4 +581,7 @@ def bias_report(
                               "-" if r["flag_rate"] is None else
                               f"{r['flag_rate']:.3f} [{r['flag_rate_low']:.2f}, {r['flag_rate_high']:.2f}]",
                               "-" if r["mean_risk"] is None else f"{r['mean_risk']:.3f}")
+            gone = rep[d].get("left_out", {})
+            if gone.get("groups"):
+                table.add_row(d, f"({gone['groups']} groups under --min-n {min_n})", str(gone["ads"]), "", "", "")
         console.print(table)

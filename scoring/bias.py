@@ -62,12 +62,14 @@ _LANG_AFTER = (
     r"|(?=\s*\)))"  # "skills (English)Strong ..."
 )
 _LANG_BEFORE = (
-    r"(?:(?:speaks?|speaking|speakers?\s+of|fluent(?:ly)?|fluency|proficient|proficiency|knowledge\s+of|command\s+of|"
-    r"native|bilingual|written|spoken|verbal|oral|good|excellent|strong|basic|little|some|conversational|"
-    r"perfect|business|in|than)\s+(?:(?:in|of\s+the|the|and|or|both|written|spoken|verbal|oral)\s+)*)"
+    r"(?:(?:speaks?|speaking|speakers?\s+of|fluent(?:ly)?|fluency|proficient|proficiency|"
+    r"(?:knowledge|command)\s+of(?:\s+the)?|native|bilingual|written|spoken|verbal|oral|good|excellent|"
+    r"strong|basic|little|some|conversational|"
+    r"perfect|business|in|than)\s+(?:(?:in|and|or|both|written|spoken|verbal|oral)\s+)*)"
 )
 _LIST_SEP = r"(?:\s*(?:,|/|&|\band\b|\bor\b)\s*)"
-_LANG_MERIT = r"(?:\s+(?:(?:is|are|would\s+be|will\s+be)\s+)?(?:an?\s+)?(?:advantage|plus|asset|bonus))"
+_LANG_MERIT = (r"(?:\s+(?:(?:is|are|would\s+be|will\s+be)\s+)?(?:considered\s+)?(?:an?\s+)?"
+               r"(?:advantage|plus|asset|bonus))")
 
 THING_NOUNS: tuple[str, ...] = (
     "shepherd", "shepherds", "bulldog", "bulldogs", "terrier", "terriers", "ocean", "sea", "express", "airlines",
@@ -238,15 +240,15 @@ class BiasReport:
     def as_dict(self, min_n: int = 1) -> dict[str, object]:
         """JSON-ready dict: ``source``, ``overall``, and per dimension ``none`` plus ``groups``
         (``[{group, n, flagged, flag_rate, flag_rate_low, flag_rate_high, mean_risk}]``, by
-        descending ``n`` then name; groups with fewer than ``min_n`` ads left out)."""
+        descending ``n`` then name; groups with fewer than ``min_n`` ads left out, and counted in
+        ``left_out``: ``{"groups": ..., "ads": ...}``, ads counted once per group)."""
         dims: dict[str, object] = {}
         for d in DIMENSIONS:
-            rows = [
-                {"group": g, **s.as_dict()}
-                for g, s in sorted(self.groups[d].items(), key=lambda kv: (-kv[1].n, kv[0]))
-                if s.n >= min_n
-            ]
-            dims[d] = {"none": self.none[d].as_dict(), "groups": rows}
+            ordered = sorted(self.groups[d].items(), key=lambda kv: (-kv[1].n, kv[0]))
+            rows = [{"group": g, **s.as_dict()} for g, s in ordered if s.n >= min_n]
+            small = [s.n for _, s in ordered if s.n < min_n]
+            dims[d] = {"none": self.none[d].as_dict(), "groups": rows,
+                       "left_out": {"groups": len(small), "ads": sum(small)}}
         return {"source": self.source, "overall": self.overall.as_dict(), **dims}
 
 

@@ -1222,7 +1222,9 @@ def _card(model: TrainedModel, name: str) -> str:
         lines.append(f"| {label} | {_fmt(sel[metric])} | {_fmt(base[metric])} |")
     lines += [
         "",
-        f"PR-AUC gain over the baseline (paired group bootstrap): {_fmt(model.pr_auc_gain)}.",
+        f"PR-AUC gain over the baseline (paired group bootstrap): {_fmt(model.pr_auc_gain)}."
+        + (" **Warning**: the plain baseline ranks this data better; it is not selectable because it reads the"
+           " indicator words, so an added indicator could lower the risk." if model.pr_auc_gain["value"] < 0 else ""),
         "",
         "Candidates compared (the one with the highest PR-AUC, other than the baseline, is selected: the baseline reads indicator words):",
         "",
@@ -1363,7 +1365,7 @@ def _target_lines(model: TrainedModel) -> list[str]:
         "EMSCAD-derived held-out set, where a plain TF-IDF + logistic regression trained on the same shared",
         (f"data reaches about {TARGET_BASELINE_PR_AUC} and {TARGET_BASELINE_ROC_AUC}. That set is not shipped, "
          "so the targets are **not measured** here."),
-        f"If the cross-validated gains over the baseline ({basis}: PR-AUC {s_pr:.3f} vs {b_pr:.3f}, ROC-AUC",
+        f"If the cross-validated differences from the baseline ({basis}: PR-AUC {s_pr:.3f} vs {b_pr:.3f}, ROC-AUC",
         f"{s_roc:.3f} vs {b_roc:.3f}) carried over, this model would reach about PR-AUC {pr:.2f}",
         f"({s_pr / b_pr:.2f}x the baseline) and ROC-AUC {roc:.2f} ({1 - (1 - s_roc) / (1 - b_roc):.0%} fewer mis-ordered pairs):",
         (f"PR-AUC {_verdict(pr, TARGET_PR_AUC)}, ROC-AUC {_verdict(roc, TARGET_ROC_AUC)}. "
@@ -1373,13 +1375,17 @@ def _target_lines(model: TrainedModel) -> list[str]:
     if model.selected in rnd and model.baseline in rnd:
         rs, rb = rnd[model.selected], rnd[model.baseline]
         n = len(model.random_cv["seeds"])
+
+        def span(values: list[float]) -> str:
+            return f" [{min(values):.3f}, {max(values):.3f}]" if n > 1 else ""
+
         lines += [
             "",
             f"A closer estimate: **ungrouped** stratified 5-fold CV ({n} fold seed{'s' if n > 1 else ''}), where copies and",
             "near-duplicates may straddle folds as they do in a random split of one source, gives the baseline",
             (f"PR-AUC {rb['pr_auc_mean']:.3f} and ROC-AUC {rb['roc_auc_mean']:.3f}, close to the issue's figures for that set,"
-            f" and this model PR-AUC **{rs['pr_auc_mean']:.3f}** [{min(rs['pr_auc']):.3f}, {max(rs['pr_auc']):.3f}] and ROC-AUC"),
-            (f"**{rs['roc_auc_mean']:.3f}** [{min(rs['roc_auc']):.3f}, {max(rs['roc_auc']):.3f}]: PR-AUC {_verdict(rs['pr_auc_mean'], TARGET_PR_AUC)}, "
+            f" and this model PR-AUC **{rs['pr_auc_mean']:.3f}**{span(rs['pr_auc'])} and ROC-AUC"),
+            (f"**{rs['roc_auc_mean']:.3f}**{span(rs['roc_auc'])}: PR-AUC {_verdict(rs['pr_auc_mean'], TARGET_PR_AUC)}, "
             f"ROC-AUC {_verdict(rs['roc_auc_mean'], TARGET_ROC_AUC)}."),
             "The gains over the baseline shrink where near-copies of the training ads are in the test set, because",
             "the baseline then finds them too. This estimate chose nothing; grouped CV chose the model.",
@@ -1403,7 +1409,9 @@ def _rules_lines(model: TrainedModel) -> list[str]:
         f"  {_fmt(p['pr_auc'])} and {_fmt(p['roc_auc'])} for `p` alone. Fraud is not trafficking: the",
         "  indicators are there for the ads this data has no labels for, so the queue's risk is not the",
         ("  figure measured above, and on job fraud it ranks "
-         + ("worse" if k["pr_auc"]["value"] < p["pr_auc"]["value"] else "at least as well") + " than `p` (PR-AUC)."),
+         + ("worse than" if k["pr_auc"]["value"] < p["pr_auc"]["value"] else "at least as well as") + " `p` (PR-AUC)."),
+        "  (`p` here is the calibrated out-of-fold probability, one sigmoid per fold, so its PR-AUC differs",
+        "  slightly from the selected model's raw-score figure in the evaluation table.)",
     ]
 
 

@@ -19,6 +19,7 @@ to rules only, logs a warning saying how to build the model, and reports ``model
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
@@ -51,13 +52,35 @@ def combine(model_probability: float | None, rules: float) -> float:
     return 1.0 - (1.0 - p) * (1.0 - rules)
 
 
+SHIPPED_MODEL_FAMILY = "job-risk"
+"""Folder-name prefix of the models ``make model`` builds (``job-risk-<major>.<minor>.<patch>``)."""
+
+_VERSIONED = re.compile(r"^(?P<family>.+)-(?P<version>\d+(?:\.\d+)*)$")
+
+
+def model_dir_key(folder: Path) -> tuple[int, int, tuple[int, ...], str]:
+    """Sort key of a model folder: shipped family first, then any ``<name>-<version>``, then other
+    names; within each, by numeric version (``0.10.0`` after ``0.9.0``), then name."""
+    m = _VERSIONED.match(folder.name)
+    if not m:
+        return (0, 0, (), folder.name)
+    version = tuple(int(x) for x in m.group("version").split("."))
+    return (1, int(m.group("family") == SHIPPED_MODEL_FAMILY), version, folder.name)
+
+
 def find_model_dir(models_dir: Path, name: str | None = None) -> Path | None:
-    """Return the model folder to load: ``models_dir/name``, or the newest folder holding a
-    ``model.skops`` (by name order, so ``job-risk-0.2.0`` beats ``job-risk-0.1.0``), or None."""
+    """Return the model folder to load, or None.
+
+    ``models_dir/name`` when ``name`` is given (``ADWATCH_MODEL_NAME``). Otherwise the highest
+    version of the shipped family (``job-risk-<version>``, by numeric version), or, without one,
+    the highest ``<name>-<version>`` folder, or the last other name: a model you train into the
+    same folder under another name is loaded only when you name it (a new user's ``--name mixed``
+    silently replaced the shipped model, and ``job-risk-0.10.0`` sorted before ``0.9.0``).
+    """
     if name:
         path = models_dir / name
         return path if (path / "model.skops").is_file() else None
-    found = sorted(p.parent for p in models_dir.glob("*/model.skops"))
+    found = sorted((p.parent for p in models_dir.glob("*/model.skops")), key=model_dir_key)
     return found[-1] if found else None
 
 

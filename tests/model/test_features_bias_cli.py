@@ -218,6 +218,10 @@ def test_mentioned_groups() -> None:
         "nationality": none, "ethnicity": none, "language": {"Italian", "French"}}
     assert mentioned_groups("German is a plus") == {"nationality": none, "ethnicity": none, "language": {"German"}}
     assert mentioned_groups("Filipino preferred")["nationality"] == {"Filipino"}  # a preference for people
+    # "in the X market" is not a language (a new user found "in" taken as a language context)
+    assert mentioned_groups("Expanding in the Japanese market") == {
+        "nationality": {"Japanese"}, "ethnicity": none, "language": none}
+    assert mentioned_groups("French is considered an asset")["language"] == {"French"}
 
 
 def test_a_term_naming_a_thing_is_not_a_mention() -> None:
@@ -282,6 +286,8 @@ def test_bias_report_on_a_scored_jsonl_file(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["bias-report", "--scored", str(scored), "--input", str(inp), "--min-n", "2"])
     rep = json.loads(res.stdout)["scored_file"]
     assert [r["group"] for r in rep["nationality"]["groups"]] == ["Brazilian"] and rep["language"]["groups"] == []
+    # the report says what --min-n left out: Spanish and French, one ad each
+    assert rep["language"]["left_out"] == {"groups": 2, "ads": 2} and rep["nationality"]["left_out"]["groups"] == 0
     # the default leaves out groups of fewer than 5 ads
     res = CliRunner().invoke(app, ["bias-report", "--scored", str(scored), "--input", str(inp)])
     assert json.loads(res.stdout)["scored_file"]["nationality"]["groups"] == []

@@ -195,3 +195,24 @@ def test_a_second_indicator_of_a_category_the_ad_has_never_lowers_risk(scorer: S
         old = before[base]
         assert score.explanation["model_probability"] >= old.explanation["model_probability"] - 1e-6, longer
         assert score.risk >= old.risk - 1e-6, (old.risk, score.risk, longer)
+
+
+def test_an_ad_with_many_indicator_sentences_keeps_the_guarantee(scorer: Scorer) -> None:
+    """A new user added a fee sentence after the title of an ad with 6 indicator sentences: the
+    sixth fell out of the varied readings and risk went 0.99 -> 0.78. Up to
+    MAX_READING_SENTENCES indicator sentences are varied now."""
+    from scoring.features import MAX_READING_SENTENCES
+
+    assert MAX_READING_SENTENCES >= 10
+    title = "Administrative Assistant"
+    body = ("No experience needed. Anyone can apply. No qualifications needed. All ages welcome. Open to everyone. "
+            "No interview needed for home based data entry typing clerk positions, get started earning from home "
+            "with your computer and internet. Apply today.")
+    base = title + "\n" + body
+    longer = [title + "\n" + added + " " + body for added in (
+        "A registration fee of $50 is required.", "Send a copy of your passport.", "No skills needed.",
+        "Work abroad in Dubai, visa arranged.")]
+    old, *new = _scores(scorer, [base, *longer])
+    for text, score in zip(longer, new, strict=True):
+        assert score.explanation["model_probability"] >= old.explanation["model_probability"] - 1e-6, text
+        assert score.risk >= old.risk - 1e-6, (old.risk, score.risk, text)
