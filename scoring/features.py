@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -170,7 +170,7 @@ class IdentityTermFilter(TransformerMixin, BaseEstimator):
 
 # --------------------------------------------------------------------------- indicator sentences
 
-_MASK_CACHE: dict[tuple[str, str, str], str] = {}
+_MASK_CACHE: dict[tuple[Any, ...], str] = {}
 
 MASK_MAX_PASSES = 4
 """Rounds of :func:`mask_indicators`: joining the neighbours of a removed phrase or sentence can,
@@ -218,14 +218,21 @@ def mask_indicators(texts: list[str], indicators_dir: str | None = None, unit: s
     """
     if unit not in MASK_UNITS:
         raise ValueError(f"unit must be one of {MASK_UNITS}, not {unit!r}")
-    key_dir = indicators_dir or ""
-    missing = [t for t in dict.fromkeys(texts) if (key_dir, unit, t) not in _MASK_CACHE]
+    return _memoised(_MASK_CACHE, (indicators_dir or "", unit), texts,
+                     lambda missing: _mask_all(_engine(indicators_dir), missing, unit))
+
+
+def _memoised(cache: dict[tuple[Any, ...], Any], key: tuple[Any, ...], texts: list[str],
+              compute: Callable[[list[str]], list[Any]]) -> list[Any]:
+    """``compute(texts)`` per distinct text not yet in ``cache`` under ``key``, then every text's
+    value in order; the cache is emptied when it would pass :data:`_CACHE_MAX` entries."""
+    missing = [t for t in dict.fromkeys(texts) if (*key, t) not in cache]
     if missing:
-        if len(_MASK_CACHE) + len(missing) > _CACHE_MAX:
-            _MASK_CACHE.clear()
-        for text, masked in zip(missing, _mask_all(_engine(indicators_dir), missing, unit), strict=True):
-            _MASK_CACHE[(key_dir, unit, text)] = masked
-    return [_MASK_CACHE[(key_dir, unit, t)] for t in texts]
+        if len(cache) + len(missing) > _CACHE_MAX:
+            cache.clear()
+        for text, value in zip(missing, compute(missing), strict=True):
+            cache[(*key, text)] = value
+    return [cache[(*key, t)] for t in texts]
 
 
 def _mask_all(engine: Any, texts: list[str], unit: str = "phrase") -> list[str]:
@@ -274,14 +281,15 @@ class IndicatorMask(TransformerMixin, BaseEstimator):
     found exactly that). With this step first in the model's pipeline, at training and at scoring,
     the model never trains on the matched words, and :class:`scoring.model.JobRiskModel` scores an
     ad by the best of its :func:`indicator_readings` (this mask is the first of them), so an added
-    indicator phrase, or an added sentence holding one, can only raise the risk. The rules carry the stated signs (ILO, Employer Pays Principle, ...;
-    ``config/indicators``); the model carries the statistical signature of the rest of the wording.
+    indicator phrase, or an added sentence holding one, can only raise the risk. The rules carry the
+    stated signs (ILO, Employer Pays Principle, ...; ``config/indicators``); the model carries the
+    statistical signature of the rest of the wording.
 
     ``unit="sentence"`` removes each whole sentence holding a hit instead (adwatch 0.3.0 models).
     That covers only indicators added as sentences of their own: one glued into an existing
     sentence hid that sentence's other words too and could lower ``p`` (0.86 -> 0.42 in a trial;
-    490 risk decreases in 4,740 insertions with the 0.3.0 model, 0 with ``"phrase"``), and it cost 0.011 mean
-    grouped-CV PR-AUC (0.387 vs 0.398, fold seeds 0-4).
+    490 risk decreases in 4,740 insertions with the 0.3.0 model, 0 with ``"phrase"``), and it cost
+    0.011 mean grouped-CV PR-AUC (0.387 vs 0.398, fold seeds 0-4).
 
     Args:
         enabled: if False the input passes through unchanged.
@@ -332,7 +340,7 @@ those after the tenth are always hidden whole, so the no-decrease guarantee hold
 most 10 indicator sentences after the addition. (A cap of 6 let a new user lower the risk of an
 ad with 6 indicator sentences from 0.99 to 0.78 by adding one before them.)"""
 
-_READINGS_CACHE: dict[tuple[str, int, str], tuple[str, ...]] = {}
+_READINGS_CACHE: dict[tuple[Any, ...], tuple[str, ...]] = {}
 _SPACES = re.compile(r"[ \t]+")
 
 
@@ -365,22 +373,21 @@ def indicator_readings(texts: list[str], indicators_dir: str | None = None,
     """
     if max_sentences < 0:
         raise ValueError("max_sentences must be >= 0")
-    key_dir = indicators_dir or ""
-    missing = [t for t in dict.fromkeys(texts) if (key_dir, max_sentences, t) not in _READINGS_CACHE]
-    if missing:
-        if len(_READINGS_CACHE) + len(missing) > _CACHE_MAX:
-            _READINGS_CACHE.clear()
+
+    def compute(missing: list[str]) -> list[tuple[str, ...]]:
         engine = _engine(indicators_dir)
-        variants: dict[str, list[str]] = {}
+        variants: list[list[str] | None] = []
         for text, analysis in zip(missing, engine.analyze_detailed((t, "job") for t in missing), strict=True):
             hits = [(h.start, h.end) for h in (*analysis.indicators, *analysis.overlapped)]
-            variants[text] = _readings(text, hits, engine.sentence_starts(text, analysis.lang), max_sentences)
-        flat = list(dict.fromkeys(v for vs in variants.values() for v in vs))
+            variants.append(_readings(text, hits, engine.sentence_starts(text, analysis.lang), max_sentences)
+                            if hits else None)
+        # only readings of texts with hits can hold a new hit; a hit-free text is its own reading
+        flat = list(dict.fromkeys(v for vs in variants if vs for v in vs))
         cleaned = dict(zip(flat, mask_indicators(flat, indicators_dir), strict=True))
-        for text, vs in variants.items():
-            out = [_collapse(cleaned[v]) for v in vs]
-            _READINGS_CACHE[(key_dir, max_sentences, text)] = tuple(dict.fromkeys(out))
-    return [_READINGS_CACHE[(key_dir, max_sentences, t)] for t in texts]
+        return [(_collapse(text),) if vs is None else tuple(dict.fromkeys(_collapse(cleaned[v]) for v in vs))
+                for text, vs in zip(missing, variants, strict=True)]
+
+    return _memoised(_READINGS_CACHE, (indicators_dir or "", max_sentences), texts, compute)
 
 
 def _collapse(text: str) -> str:
@@ -388,9 +395,8 @@ def _collapse(text: str) -> str:
 
 
 def _readings(text: str, hits: list[tuple[int, int]], starts: list[int], max_sentences: int) -> list[str]:
-    """The unmasked readings of one text (see :func:`indicator_readings`)."""
-    if not hits:
-        return [text]
+    """The readings of one text with ``hits``, before the second masking pass (see
+    :func:`indicator_readings`)."""
     bounds = [*starts, len(text)]
     sentences = [(a, b) for a, b in itertools.pairwise(bounds) if b > a]
     with_hits = [(a, b) for a, b in sentences if any(a < max(he, hs + 1) and hs < b for hs, he in hits)]
@@ -422,7 +428,8 @@ IndicatorSentenceMask = IndicatorMask
 # --------------------------------------------------------------------------- rule engine
 
 _CACHE_MAX = 100_000
-"""Most texts memoised by :func:`mask_indicators`; the cache is emptied beyond this."""
+"""Most texts memoised per cache (:func:`mask_indicators`, :func:`indicator_readings`); a cache is
+emptied beyond this."""
 
 
 def _engine(indicators_dir: str | None) -> Any:
